@@ -1,0 +1,1 @@
+//! Random telephone survey of applicants (regulation 9.6): the pure, deterministic core.
