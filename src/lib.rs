@@ -1,1 +1,10 @@
-//! contactd
+//! contactd: the citizen contact-center daemon. See `docs/ARCHITECTURE.md` for the map.
+
+pub mod app;
+pub mod clock;
+pub mod config;
+pub mod http;
+pub mod metrics;
+pub mod pbx;
+pub mod storage;
+pub mod telemetry;

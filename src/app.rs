@@ -1,0 +1,214 @@
+//! The Application: builds the parts, spawns named tasks under one `CancellationToken`, tells
+//! systemd when it is ready, and shuts down within the configured deadline.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio::sync::{oneshot, watch};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::clock::SharedClock;
+use crate::config::Config;
+use crate::http::{self, AppState};
+use crate::metrics::MetricsRegistry;
+use crate::pbx::LinkState;
+use crate::storage::Storage;
+use crate::telemetry::LogReloader;
+
+/// Sockets bound before the daemon starts (so tests can bind port 0, and so a port in use is
+/// reported before anything else happens).
+#[derive(Debug)]
+pub struct Listeners {
+    pub http: TcpListener,
+}
+
+impl Listeners {
+    /// Bind `http.listen`; the error names the key and the address.
+    pub async fn bind(config: &Config) -> anyhow::Result<Self> {
+        let addr = config.http.listen_addr()?;
+        let http = TcpListener::bind(addr).await.map_err(|err| {
+            anyhow::anyhow!(
+                "config key `http.listen`: cannot listen on {addr}: {err} (is another contactd or another server using the port? stop it or choose another port)"
+            )
+        })?;
+        Ok(Self { http })
+    }
+}
+
+/// Optional hooks for the embedding program (the binary, or a test).
+#[derive(Default)]
+pub struct RunHooks {
+    /// Receives the bound HTTP address once the daemon is ready.
+    pub ready: Option<oneshot::Sender<SocketAddr>>,
+    /// Replaces the log filter on SIGHUP.
+    pub log_reloader: Option<LogReloader>,
+    /// The config file to re-read on SIGHUP.
+    pub config_path: Option<PathBuf>,
+    /// Install SIGTERM/SIGINT/SIGHUP handlers (the binary does; in-process tests do not).
+    pub handle_signals: bool,
+}
+
+/// Tell systemd something; a no-op when not run by systemd.
+fn notify(states: &[sd_notify::NotifyState<'_>]) {
+    if let Err(err) = sd_notify::notify(false, states) {
+        tracing::debug!(error = %err, "sd_notify failed");
+    }
+}
+
+/// Apply migrations on an opened storage and report.
+pub async fn open_storage(config: &Config) -> anyhow::Result<Storage> {
+    let storage = Storage::connect(&config.database).await?;
+    let report = storage.migrate().await?;
+    if !report.applied_now.is_empty() {
+        tracing::info!(applied = ?report.applied_now, schema_version = report.schema_version, "database migrated");
+    }
+    Ok(storage)
+}
+
+/// Run the daemon until `shutdown` is cancelled (or a signal cancels it).
+pub async fn run(
+    config: Config,
+    listeners: Listeners,
+    clock: SharedClock,
+    shutdown: CancellationToken,
+    mut hooks: RunHooks,
+) -> anyhow::Result<()> {
+    let config = Arc::new(config);
+    let tasks = TaskTracker::new();
+    if hooks.handle_signals {
+        spawn_signal_handler(&tasks, shutdown.clone(), hooks.log_reloader.take(), hooks.config_path.take())?;
+    }
+
+    notify(&[sd_notify::NotifyState::Status("applying database migrations")]);
+    let storage = open_storage(&config).await?;
+
+    let metrics = MetricsRegistry::new();
+    let initial_link = if config.pbx.is_some() {
+        LinkState::Connecting { since: clock.now() }
+    } else {
+        LinkState::Disabled
+    };
+    let (_link_tx, link_rx) = watch::channel(initial_link);
+
+    let state = AppState {
+        config: config.clone(),
+        storage: storage.clone(),
+        metrics: metrics.clone(),
+        clock: clock.clone(),
+        pbx_link: link_rx,
+    };
+    let router = http::app(state);
+    let addr = listeners.http.local_addr().context("reading the bound HTTP address")?;
+    let server_shutdown = shutdown.clone();
+    let server = tokio::spawn(async move {
+        axum::serve(
+            listeners.http,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(server_shutdown.cancelled_owned())
+        .await
+    });
+
+    spawn_watchdog(&tasks, shutdown.clone());
+    tracing::info!(%addr, backend = ?storage.backend(), "contactd ready");
+    let status = format!("ready; HTTP on {addr}");
+    notify(&[sd_notify::NotifyState::Ready, sd_notify::NotifyState::Status(&status)]);
+    if let Some(ready) = hooks.ready.take() {
+        let _ = ready.send(addr);
+    }
+
+    shutdown.cancelled().await;
+    notify(&[sd_notify::NotifyState::Stopping, sd_notify::NotifyState::Status("stopping")]);
+    tracing::info!("shutting down");
+    tasks.close();
+    let deadline = config.daemon.shutdown_deadline();
+    let finished = tokio::time::timeout(deadline, async {
+        let served = server.await;
+        tasks.wait().await;
+        served
+    })
+    .await;
+    storage.close().await;
+    match finished {
+        Ok(Ok(Ok(()))) => {
+            tracing::info!("stopped cleanly");
+            Ok(())
+        }
+        Ok(Ok(Err(err))) => Err(anyhow::Error::new(err).context("the HTTP server failed")),
+        Ok(Err(join)) => Err(anyhow::anyhow!("the HTTP server task panicked: {join}")),
+        Err(_) => Err(anyhow::anyhow!(
+            "shutdown did not finish within daemon.shutdown_deadline_s = {} s; exiting anyway",
+            deadline.as_secs()
+        )),
+    }
+}
+
+/// SIGTERM/SIGINT cancel the root token; SIGHUP reloads what can be reloaded (the log filter).
+fn spawn_signal_handler(
+    tasks: &TaskTracker,
+    shutdown: CancellationToken,
+    reloader: Option<LogReloader>,
+    config_path: Option<PathBuf>,
+) -> anyhow::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    let mut hup = signal(SignalKind::hangup()).context("installing the SIGHUP handler")?;
+    tasks.spawn(async move {
+        loop {
+            tokio::select! {
+                _ = term.recv() => { tracing::info!("SIGTERM received"); shutdown.cancel(); break; }
+                _ = int.recv() => { tracing::info!("SIGINT received"); shutdown.cancel(); break; }
+                _ = hup.recv() => reload(reloader.as_ref(), config_path.as_deref()),
+                () = shutdown.cancelled() => break,
+            }
+        }
+    });
+    Ok(())
+}
+
+fn reload(reloader: Option<&LogReloader>, config_path: Option<&std::path::Path>) {
+    notify(&[sd_notify::NotifyState::Reloading]);
+    let outcome = match config_path {
+        Some(path) => {
+            let env: Vec<(String, String)> = std::env::vars().collect();
+            match Config::load(path, &env) {
+                Ok(config) => reloader
+                    .map(|r| r.reload(&config.log.filter))
+                    .unwrap_or(Ok(()))
+                    .map(|()| config.log.filter),
+                Err(err) => Err(err.to_string()),
+            }
+        }
+        None => Err("no config file to reload".to_owned()),
+    };
+    match outcome {
+        Ok(filter) => tracing::info!(%filter, "configuration reloaded (log filter)"),
+        Err(err) => tracing::error!(error = %err, "reload failed; keeping the running configuration"),
+    }
+    notify(&[sd_notify::NotifyState::Ready]);
+}
+
+/// Ping systemd's watchdog at half its interval from the runtime, so a hung runtime is restarted.
+fn spawn_watchdog(tasks: &TaskTracker, shutdown: CancellationToken) {
+    let mut usec = 0u64;
+    if !sd_notify::watchdog_enabled(false, &mut usec) || usec == 0 {
+        return;
+    }
+    let period = Duration::from_micros(usec / 2);
+    tasks.spawn(async move {
+        let mut interval = tokio::time::interval(period);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        loop {
+            tokio::select! {
+                _ = interval.tick() => notify(&[sd_notify::NotifyState::Watchdog]),
+                () = shutdown.cancelled() => break,
+            }
+        }
+    });
+}
