@@ -96,9 +96,8 @@ pub struct WorkingHours {
 
 impl WorkingHours {
     fn new(hours: TimeRange, lunch: Option<TimeRange>) -> Self {
-        let lunch = lunch.and_then(|l| {
-            TimeRange::new(l.start().max(hours.start()), l.end().min(hours.end()))
-        });
+        let lunch = lunch
+            .and_then(|l| TimeRange::new(l.start().max(hours.start()), l.end().min(hours.end())));
         Self {
             open: hours.start(),
             close: hours.end(),
@@ -463,6 +462,8 @@ impl WorkCalendar {
             .intervals()
             .into_iter()
             .filter_map(|r| Some((kyiv_instant(date, r.start())?, kyiv_instant(date, r.end())?)))
+            // An interval that lies entirely in the hour skipped by the spring DST change is empty.
+            .filter(|(s, e)| s < e)
             .collect()
     }
 
@@ -566,7 +567,11 @@ impl WorkCalendar {
     }
 
     /// Applies a [`Term`].
-    pub fn deadline(&self, from: DateTime<Utc>, term: Term) -> Result<DateTime<Utc>, CalendarError> {
+    pub fn deadline(
+        &self,
+        from: DateTime<Utc>,
+        term: Term,
+    ) -> Result<DateTime<Utc>, CalendarError> {
         match term {
             Term::WorkingDays(n) => self.add_working_days(from, n),
             Term::CalendarDays(n) => self.add_calendar_days(from, n),

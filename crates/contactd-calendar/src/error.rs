@@ -52,7 +52,9 @@ pub enum CalendarError {
     },
 
     /// A month number outside 1..=12, or a year outside chrono's range.
-    #[error("there is no month {year}-{month:02}; give the month as YYYY-MM with MM from 01 to 12")]
+    #[error(
+        "there is no month {year}-{month:02}; give the month as YYYY-MM with MM from 01 to 12"
+    )]
     NoSuchMonth {
         /// The year asked for.
         year: i32,

@@ -59,10 +59,11 @@ impl Holidays {
     /// Reads a CSV file (same columns as the built-in list) and adds its rows, replacing the
     /// existing holiday of the same date.
     pub fn extend_from_file(&mut self, path: &Path) -> Result<(), CalendarError> {
-        let text = std::fs::read_to_string(path).map_err(|source| CalendarError::HolidayFileRead {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let text =
+            std::fs::read_to_string(path).map_err(|source| CalendarError::HolidayFileRead {
+                path: path.to_path_buf(),
+                source,
+            })?;
         self.extend_from_csv(&path.display().to_string(), &text)
     }
 
@@ -112,11 +113,17 @@ impl Holidays {
         for record in reader.records() {
             let record = record.map_err(|e| {
                 let line = e.position().map_or(0, csv::Position::line);
-                err(line, format!("malformed CSV row ({e}); check quotes and commas"))
+                err(
+                    line,
+                    format!("malformed CSV row ({e}); check quotes and commas"),
+                )
             })?;
             let line = record.position().map_or(0, csv::Position::line);
             let row: Row = record.deserialize(Some(&headers)).map_err(|e| {
-                err(line, format!("cannot read the row ({e}); every row needs date and name_uk"))
+                err(
+                    line,
+                    format!("cannot read the row ({e}); every row needs date and name_uk"),
+                )
             })?;
             let date = NaiveDate::parse_from_str(&row.date, "%Y-%m-%d").map_err(|_| {
                 err(
@@ -187,10 +194,19 @@ mod tests {
         let h = Holidays::builtin().unwrap();
         assert_eq!(h.len(), 33);
         assert_eq!(h.years(), BTreeSet::from([2025, 2026, 2027]));
-        assert_eq!(h.get(d(2026, 4, 12)).unwrap().name_en.split(' ').next(), Some("Easter"));
+        assert_eq!(
+            h.get(d(2026, 4, 12)).unwrap().name_en.split(' ').next(),
+            Some("Easter")
+        );
         assert_eq!(h.get(d(2025, 12, 25)).unwrap().name_uk, "Різдво Христове");
-        assert!(h.get(d(2026, 1, 7)).is_none(), "7 January is no longer a holiday");
-        assert!(h.get(d(2026, 5, 9)).is_none(), "9 May was replaced by 8 May");
+        assert!(
+            h.get(d(2026, 1, 7)).is_none(),
+            "7 January is no longer a holiday"
+        );
+        assert!(
+            h.get(d(2026, 5, 9)).is_none(),
+            "9 May was replaced by 8 May"
+        );
         assert!(h.get(d(2027, 6, 20)).is_some());
     }
 
@@ -228,7 +244,10 @@ mod tests {
             .extend_from_csv("x.csv", "date,name,name_en\n")
             .unwrap_err()
             .to_string();
-        assert!(e.starts_with("x.csv, line 1:") && e.contains("`name`"), "{e}");
+        assert!(
+            e.starts_with("x.csv, line 1:") && e.contains("`name`"),
+            "{e}"
+        );
 
         let e = h
             .extend_from_csv("x.csv", "date,name_uk\n2028-01-01,\n")

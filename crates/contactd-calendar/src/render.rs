@@ -38,9 +38,7 @@ pub fn render_month(cal: &WorkCalendar, year: i32, month: u32) -> Result<String,
             working_days += 1;
             minutes += h.minutes();
         }
-        let hours = day
-            .hours
-            .map_or_else(|| "-".to_owned(), |h| h.to_string());
+        let hours = day.hours.map_or_else(|| "-".to_owned(), |h| h.to_string());
         let note = note(day);
         let line = format!(
             "{} {}  {:<23}  {:<33}  {}",

@@ -15,7 +15,7 @@ use crate::time::{TimeOfDay, TimeRange};
 /// [calendar]
 /// martial_law = true
 /// # holidays_file = "/etc/contactd/holidays-2028.csv"
-/// # transfers = [{ work = "2028-01-08", off = "2028-01-03" }]
+/// # transfers = [{ work = "2026-01-10", off = "2026-01-02" }]
 ///
 /// [calendar.contact_center]
 /// monday = "08:00-17:00"
@@ -308,9 +308,18 @@ mod tests {
     #[test]
     fn working_minutes_removes_lunch_overlap() {
         let r = |s: &str| s.parse::<TimeRange>().unwrap();
-        assert_eq!(working_minutes(r("08:00-17:00"), Some(r("12:00-12:45"))), 495);
-        assert_eq!(working_minutes(r("08:00-12:30"), Some(r("12:00-12:45"))), 240);
-        assert_eq!(working_minutes(r("13:00-14:00"), Some(r("12:00-12:45"))), 60);
+        assert_eq!(
+            working_minutes(r("08:00-17:00"), Some(r("12:00-12:45"))),
+            495
+        );
+        assert_eq!(
+            working_minutes(r("08:00-12:30"), Some(r("12:00-12:45"))),
+            240
+        );
+        assert_eq!(
+            working_minutes(r("13:00-14:00"), Some(r("12:00-12:45"))),
+            60
+        );
         assert_eq!(working_minutes(r("12:00-12:45"), Some(r("12:00-12:45"))), 0);
     }
 }

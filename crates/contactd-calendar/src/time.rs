@@ -75,8 +75,7 @@ impl FromStr for TimeOfDay {
         }
         let h: u16 = h.parse().map_err(|_| bad())?;
         let m: u16 = m.parse().map_err(|_| bad())?;
-        Self::from_hm(h, m)
-            .ok_or_else(|| format!("`{s}` is not a time of day; use 00:00 to 24:00"))
+        Self::from_hm(h, m).ok_or_else(|| format!("`{s}` is not a time of day; use 00:00 to 24:00"))
     }
 }
 

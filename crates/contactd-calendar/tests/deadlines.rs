@@ -1,6 +1,9 @@
 //! Hand-checked deadline tables from the 2025–2027 holiday list: peacetime against martial law,
 //! pre-holiday shortened days, moved days off, and the DST changes of March and October.
 
+// Helpers outside #[test] functions: a failed unwrap here is a failed test.
+#![allow(clippy::unwrap_used)]
+
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use contactd_calendar::{
     render_month, CalendarSettings, DayKind, ScheduleKind, Term, WorkCalendar, KYIV,
@@ -329,7 +332,10 @@ fn working_days_between_counts_only_finished_days() {
     assert_eq!(cal.working_days_between(from, kyiv(2026, 4, 27, 17, 0)), 10);
     assert_eq!(cal.working_days_between(kyiv(2026, 4, 27, 17, 0), from), 0);
     let martial = calendar(true);
-    assert_eq!(martial.working_days_between(from, kyiv(2026, 4, 27, 17, 0)), 11);
+    assert_eq!(
+        martial.working_days_between(from, kyiv(2026, 4, 27, 17, 0)),
+        11
+    );
 }
 
 #[test]
@@ -344,7 +350,10 @@ fn working_time_and_next_working_moment() {
     assert!(!peace.is_working_time(fri(12, 44)), "lunch");
     assert!(peace.is_working_time(fri(12, 45)));
     assert!(peace.is_working_time(fri(15, 44)));
-    assert!(!peace.is_working_time(fri(15, 45)), "Friday closes at 15:45");
+    assert!(
+        !peace.is_working_time(fri(15, 45)),
+        "Friday closes at 15:45"
+    );
     assert_eq!(peace.next_working_moment(fri(9, 10)).unwrap(), fri(9, 10));
     assert_eq!(peace.next_working_moment(fri(12, 10)).unwrap(), fri(12, 45));
     assert_eq!(
@@ -380,7 +389,11 @@ fn day_kinds_and_names() {
     assert_eq!(m.kind, DayKind::Working);
     assert!(m.holiday.is_none());
     let m = martial.day_info(date(2025, 12, 25));
-    assert_eq!(m.kind, DayKind::Working, "holidays are worked under martial law");
+    assert_eq!(
+        m.kind,
+        DayKind::Working,
+        "holidays are worked under martial law"
+    );
     assert_eq!(m.holiday.unwrap().name_en, "Christmas Day");
     assert_eq!(martial.day_info(date(2026, 4, 12)).kind, DayKind::Weekend);
 
@@ -393,12 +406,23 @@ fn day_kinds_and_names() {
     assert_eq!(martial.day_info(date(2025, 12, 24)).kind, DayKind::Working);
 
     // 2027: 1 May (Sat) and Easter (Sun) move two days off to Monday and Tuesday.
-    assert_eq!(peace.day_info(date(2027, 5, 3)).related, Some(date(2027, 5, 1)));
-    assert_eq!(peace.day_info(date(2027, 5, 4)).related, Some(date(2027, 5, 2)));
+    assert_eq!(
+        peace.day_info(date(2027, 5, 3)).related,
+        Some(date(2027, 5, 1))
+    );
+    assert_eq!(
+        peace.day_info(date(2027, 5, 4)).related,
+        Some(date(2027, 5, 2))
+    );
     assert_eq!(peace.day_info(date(2027, 5, 5)).kind, DayKind::Working);
     assert_eq!(peace.day_info(date(2027, 4, 30)).kind, DayKind::Shortened);
     assert_eq!(
-        peace.day_info(date(2027, 4, 30)).hours.unwrap().close.to_string(),
+        peace
+            .day_info(date(2027, 4, 30))
+            .hours
+            .unwrap()
+            .close
+            .to_string(),
         "14:45"
     );
 }
@@ -422,7 +446,10 @@ fn month_listing() {
     assert!(peace.month(2026, 13).is_err());
 
     let text = render_month(&peace, 2026, 5).unwrap();
-    assert!(text.starts_with("2026-05, contact center schedule, peacetime"), "{text}");
+    assert!(
+        text.starts_with("2026-05, contact center schedule, peacetime"),
+        "{text}"
+    );
     assert!(text.contains("2026-05-01 Fri  holiday"), "{text}");
     assert!(text.contains("День праці"), "{text}");
     assert!(text.contains("2026-05-07 Thu  shortened"), "{text}");
@@ -434,5 +461,8 @@ fn month_listing() {
     assert!(text.contains("not a day off under martial law"), "{text}");
 
     let text = render_month(&martial, 2028, 1).unwrap();
-    assert!(text.contains("warning: no holidays are known for 2028"), "{text}");
+    assert!(
+        text.contains("warning: no holidays are known for 2028"),
+        "{text}"
+    );
 }
