@@ -170,6 +170,8 @@ struct RawRow {
     executors: Vec<Cell>,
     area: Option<Cell>,
     terms: Vec<(RequestType, Cell)>,
+    /// Fields present but of the wrong type (already reported; not "missing").
+    bad: Vec<&'static str>,
 }
 
 #[derive(Debug)]
@@ -337,6 +339,7 @@ fn read_csv(contents: &str, report: &mut Report) -> Option<RawFile> {
                     executors,
                     area: get("area"),
                     terms,
+                    bad: Vec::new(),
                 });
             }
             Some(other) => report.push(Some(line), ProblemKind::UnknownRecord(other.to_owned())),
@@ -389,11 +392,23 @@ impl TomlCtx<'_> {
         expected: &'static str,
         report: &mut Report,
     ) -> Option<Cell> {
+        self.string_or_bad(table, key, expected, report, &mut Vec::new())
+    }
+
+    fn string_or_bad(
+        &self,
+        table: &TomlTable,
+        key: &'static str,
+        expected: &'static str,
+        report: &mut Report,
+        bad: &mut Vec<&'static str>,
+    ) -> Option<Cell> {
         let v = table.get(key)?;
         let line = self.line(v);
         match v.get_ref() {
             toml::Value::String(s) => cell(s, line),
             _ => {
+                bad.push(key);
                 report.push(
                     Some(line),
                     ProblemKind::WrongType {
@@ -595,24 +610,44 @@ fn read_toml(src: &str, report: &mut Report) -> Option<RawFile> {
                     .map(|c| (rt, c))
                 })
                 .collect();
+            let mut bad = Vec::new();
+            let action = ctx.string_or_bad(
+                table,
+                "action",
+                "a string: \"add\", \"reword\" or \"retire\"",
+                report,
+                &mut bad,
+            );
+            let code = ctx.string_or_bad(
+                table,
+                "code",
+                "a string in quotes, e.g. code = \"22.5\" (an unquoted 22.5 is a number)",
+                report,
+                &mut bad,
+            );
+            let title = ctx.string_or_bad(
+                table,
+                "title",
+                "a string: the Ukrainian title",
+                report,
+                &mut bad,
+            );
+            let area = ctx.string_or_bad(
+                table,
+                "area",
+                "a string, e.g. area = \"housing\"",
+                report,
+                &mut bad,
+            );
             RawRow {
-                line,
-                action: ctx.string(
-                    table,
-                    "action",
-                    "a string: \"add\", \"reword\" or \"retire\"",
-                    report,
-                ),
-                code: ctx.string(
-                    table,
-                    "code",
-                    "a string in quotes, e.g. code = \"22.5\" (an unquoted 22.5 is a number)",
-                    report,
-                ),
-                title: ctx.string(table, "title", "a string: the Ukrainian title", report),
+                line: code.as_ref().map_or(line, |c| c.line),
+                action,
+                code,
+                title,
                 executors,
-                area: ctx.string(table, "area", "a string, e.g. area = \"housing\"", report),
+                area,
                 terms,
+                bad,
             }
         })
         .collect();
@@ -684,10 +719,10 @@ fn build(raw: RawFile, report: &mut Report) -> Option<ClassifierFile> {
 
     match raw.kind {
         FileKind::Base => {
-            let items: BTreeMap<ClassifierCode, &Item> = rows
-                .iter()
-                .filter_map(|r| r.value.item().map(|i| (i.code, i)))
-                .collect();
+            let mut items: BTreeMap<ClassifierCode, &Item> = BTreeMap::new();
+            for item in rows.iter().filter_map(|r| r.value.item()) {
+                items.entry(item.code).or_insert(item);
+            }
             tree::validate(&items, &|c| seen.get(&c).copied(), report);
         }
         FileKind::Amendment => check_amendment_shape(&rows, report),
@@ -721,6 +756,7 @@ fn build_row(
         .map(|c| (c.text.to_ascii_lowercase(), c.line));
     let action = match (kind, action_text) {
         (FileKind::Base, None) => Some(Action::Add),
+        (FileKind::Amendment, None) if r.bad.contains(&"action") => None,
         (FileKind::Amendment, None) => {
             report.push(Some(r.line), ProblemKind::MissingAction);
             None
@@ -748,7 +784,9 @@ fn build_row(
 
     let code = match &r.code {
         None => {
-            report.push(Some(r.line), ProblemKind::Missing("code"));
+            if !r.bad.contains(&"code") {
+                report.push(Some(r.line), ProblemKind::Missing("code"));
+            }
             None
         }
         Some(c) => match ClassifierCode::parse(&c.text) {
@@ -794,7 +832,7 @@ fn build_row(
     }
 
     let title = r.title.as_ref().map(|c| c.text.clone());
-    if title.is_none() {
+    if title.is_none() && !r.bad.contains(&"title") {
         report.push(Some(r.line), ProblemKind::Missing("title"));
     }
     let mut executors = Vec::new();
