@@ -8,3 +8,8 @@ pub mod models;
 pub mod schema;
 
 pub use events::{parse_frame, AriEvent, FrameError, DEFAULT_MAX_FRAME_LEN};
+pub mod pbx_event;
+pub mod tracker;
+
+pub use pbx_event::{translate, ChannelSnapshot, PbxEvent};
+pub use tracker::{CallEvent, CallTracker, Outcome};
