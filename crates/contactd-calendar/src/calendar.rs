@@ -148,7 +148,7 @@ impl fmt::Display for WorkingHours {
 }
 
 /// Everything known about one local date, as printed by `contactd calendar show`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct DayInfo {
     /// The local (Kyiv) date.
     pub date: NaiveDate,
@@ -491,8 +491,31 @@ impl WorkCalendar {
         Err(CalendarError::out_of_range("the next working moment"))
     }
 
+    /// The opening instant of a working day; `None` on a day off.
+    pub fn start_of_working_day(&self, date: NaiveDate) -> Option<DateTime<Utc>> {
+        let hours = self.plan(date).hours?;
+        kyiv_instant(date, hours.open)
+    }
+
+    /// The first working day that opens strictly after `t`: the local day of `t` if it is a
+    /// working day not yet open, otherwise the next working day. With [`Self::start_of_working_day`]
+    /// and [`Self::end_of_working_day`] this gives "considered on the next working day" windows.
+    pub fn first_working_day_opening_after(
+        &self,
+        t: DateTime<Utc>,
+    ) -> Result<NaiveDate, CalendarError> {
+        let today = local_date(t);
+        if self
+            .start_of_working_day(today)
+            .is_some_and(|open| open > t)
+        {
+            return Ok(today);
+        }
+        self.next_working_day(today)
+    }
+
     /// The first working day strictly after `date`.
-    fn next_working_day(&self, date: NaiveDate) -> Result<NaiveDate, CalendarError> {
+    pub fn next_working_day(&self, date: NaiveDate) -> Result<NaiveDate, CalendarError> {
         let mut d = date;
         for _ in 0..MAX_DAYS_WITHOUT_WORK {
             d = d

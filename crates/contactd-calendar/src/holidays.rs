@@ -14,7 +14,7 @@ const BUILTIN_CSV: &str = include_str!("../data/holidays-ua-2025-2027.csv");
 const BUILTIN_NAME: &str = "built-in holidays-ua-2025-2027.csv";
 
 /// One public holiday or religious non-working day (Labour Code art. 73).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Holiday {
     /// The date (a local date in Kyiv).
     pub date: NaiveDate,

@@ -32,4 +32,4 @@ pub use error::CalendarError;
 pub use holidays::{Holiday, Holidays};
 pub use render::render_month;
 pub use settings::{CalendarSettings, ScheduleSettings, Transfer};
-pub use time::{TimeOfDay, TimeRange, KYIV};
+pub use time::{local_date, TimeOfDay, TimeRange, KYIV};

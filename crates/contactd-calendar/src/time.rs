@@ -162,8 +162,8 @@ impl From<TimeRange> for String {
     }
 }
 
-/// The Kyiv local date of an instant.
-pub(crate) fn local_date(t: DateTime<Utc>) -> NaiveDate {
+/// The Kyiv local date of an instant (the day a term is counted from).
+pub fn local_date(t: DateTime<Utc>) -> NaiveDate {
     t.with_timezone(&KYIV).date_naive()
 }
 

@@ -373,6 +373,43 @@ fn working_time_and_next_working_moment() {
 }
 
 #[test]
+fn next_working_day_windows() {
+    let peace = calendar(false);
+    let martial = calendar(true);
+    // Before opening on a working day: that day.
+    let d = peace
+        .first_working_day_opening_after(kyiv(2026, 4, 9, 7, 0))
+        .unwrap();
+    assert_eq!(d, date(2026, 4, 9));
+    // During working hours: the next working day.
+    let d = peace
+        .first_working_day_opening_after(kyiv(2026, 4, 9, 8, 0))
+        .unwrap();
+    assert_eq!(d, date(2026, 4, 10));
+    // Friday evening before Easter.
+    let t = kyiv(2026, 4, 10, 18, 0);
+    let d = peace.first_working_day_opening_after(t).unwrap();
+    assert_eq!(d, date(2026, 4, 14));
+    assert_eq!(
+        peace.start_of_working_day(d).unwrap(),
+        kyiv(2026, 4, 14, 8, 0)
+    );
+    assert_eq!(
+        peace.end_of_working_day(d).unwrap(),
+        kyiv(2026, 4, 14, 17, 0)
+    );
+    assert_eq!(
+        martial.first_working_day_opening_after(t).unwrap(),
+        date(2026, 4, 13)
+    );
+    assert!(peace.start_of_working_day(date(2026, 4, 13)).is_none());
+    assert_eq!(
+        peace.next_working_day(date(2026, 4, 10)).unwrap(),
+        date(2026, 4, 14)
+    );
+}
+
+#[test]
 fn day_kinds_and_names() {
     let peace = calendar(false);
     let martial = calendar(true);
