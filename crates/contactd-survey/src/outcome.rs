@@ -143,11 +143,15 @@ mod tests {
             NextStep::Retry { attempt: 3, .. }
         ));
         assert_eq!(
-            after_attempt(Outcome::Unreachable, 3, t, &params, |_| -> Option<
-                DateTime<Utc>,
-            > {
-                panic!("no slot is asked for once the attempts are used up")
-            }),
+            after_attempt(
+                Outcome::Unreachable,
+                3,
+                t,
+                &params,
+                |_| -> Option<DateTime<Utc>> {
+                    panic!("no slot is asked for once the attempts are used up")
+                }
+            ),
             NextStep::Close {
                 outcome: Outcome::Unreachable,
                 rework: false

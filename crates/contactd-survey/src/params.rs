@@ -108,7 +108,9 @@ pub enum ParamsError {
     PercentOutOfRange { key: &'static str, value: u32 },
     #[error("survey.section_rates.\"{section}\" is {value}, but it is a percentage: set it between 0 and 100")]
     SectionRateOutOfRange { section: String, value: u32 },
-    #[error("survey.section_rates has an empty section code: write the classifier section, e.g. \"22\"")]
+    #[error(
+        "survey.section_rates has an empty section code: write the classifier section, e.g. \"22\""
+    )]
     EmptySection,
     #[error("survey.min_per_executor ({min}) is greater than survey.max_per_executor ({max}): lower the minimum or raise the maximum")]
     MinAboveMax { min: u32, max: u32 },
@@ -121,7 +123,10 @@ impl SurveyParams {
     pub fn validate(&self) -> Result<(), ParamsError> {
         for (key, value) in [
             ("rate_percent", self.rate_percent),
-            ("poor_result_threshold_percent", self.poor_result_threshold_percent),
+            (
+                "poor_result_threshold_percent",
+                self.poor_result_threshold_percent,
+            ),
             ("poor_result_rate_percent", self.poor_result_rate_percent),
         ] {
             if value > 100 {
@@ -268,7 +273,11 @@ mod tests {
             rate_percent: 150,
             ..SurveyParams::default()
         };
-        assert!(p.validate().unwrap_err().to_string().contains("rate_percent"));
+        assert!(p
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("rate_percent"));
         let p = SurveyParams {
             min_per_executor: 30,
             ..SurveyParams::default()

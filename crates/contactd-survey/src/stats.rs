@@ -98,7 +98,10 @@ pub fn survey_stats<'a>(tasks: impl IntoIterator<Item = &'a TaskOutcome>) -> Sur
             .count(task.outcome);
     }
     report.total.finish();
-    report.by_executor.values_mut().for_each(SurveyStats::finish);
+    report
+        .by_executor
+        .values_mut()
+        .for_each(SurveyStats::finish);
     report
 }
 
@@ -129,7 +132,13 @@ mod tests {
         let report = survey_stats(&tasks);
         let a = report.by_executor["A"];
         assert_eq!(
-            (a.sampled, a.pending, a.reached, a.confirmed, a.not_confirmed),
+            (
+                a.sampled,
+                a.pending,
+                a.reached,
+                a.confirmed,
+                a.not_confirmed
+            ),
             (13, 1, 11, 9, 1)
         );
         assert_eq!((a.refused, a.unreachable, a.rework()), (1, 1, 1));

@@ -1,5 +1,8 @@
 //! Behaviour of the draw: sizes, exclusions, always-include rules, determinism, replay.
 
+// Test helpers: a panic there is the failure report.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::collections::HashSet;
@@ -14,7 +17,10 @@ use rand::seq::SliceRandom;
 use rand::SeedableRng;
 
 fn stats<'a>(d: &'a Draw, code: &str) -> &'a contactd_survey::ExecutorStats {
-    d.executors.iter().find(|e| e.executor_code == code).unwrap()
+    d.executors
+        .iter()
+        .find(|e| e.executor_code == code)
+        .unwrap()
 }
 
 fn sampled_ids(d: &Draw) -> Vec<i64> {
@@ -43,7 +49,10 @@ fn size_is_rate_clamped_to_min_and_max() {
         vec![("A", 5, 1), ("B", 95, 10), ("C", 400, 20), ("D", 0, 0)]
     );
     assert_eq!(d.sample.len(), 31);
-    assert_eq!((d.population, d.eligible, d.excluded.opted_out), (503, 500, 3));
+    assert_eq!(
+        (d.population, d.eligible, d.excluded.opted_out),
+        (503, 500, 3)
+    );
 }
 
 #[test]
@@ -141,7 +150,10 @@ fn always_included_requests_count_toward_the_target() {
     pop[30].after_extension = true;
     let d = draw(&inputs(pop, SurveyParams::default(), 11)).unwrap();
     let a = stats(&d, "A");
-    assert_eq!((a.target, a.always_included, a.random, a.sampled), (5, 3, 2, 5));
+    assert_eq!(
+        (a.target, a.always_included, a.random, a.sampled),
+        (5, 3, 2, 5)
+    );
     let reason = |id| d.sample.iter().find(|s| s.request_id == id).unwrap().reason;
     assert_eq!(reason(11), SelectionReason::AlwaysAfterRework);
     assert_eq!(reason(21), SelectionReason::AlwaysAfterRework);
@@ -160,7 +172,10 @@ fn always_included_requests_are_not_cut_by_the_max() {
     pop.push(opted_out_extension);
     let d = draw(&inputs(pop, SurveyParams::default(), 12)).unwrap();
     let a = stats(&d, "A");
-    assert_eq!((a.target, a.always_included, a.random, a.sampled), (10, 30, 0, 30));
+    assert_eq!(
+        (a.target, a.always_included, a.random, a.sampled),
+        (10, 30, 0, 30)
+    );
     assert!(d
         .sample
         .iter()
@@ -179,7 +194,10 @@ fn applicant_with_an_always_included_request_keeps_that_one() {
         pop[6].after_rework = true;
         let d = draw(&inputs(pop, SurveyParams::default(), seed)).unwrap();
         let ids = sampled_ids(&d);
-        assert!(ids.contains(&7) && !ids.contains(&6), "seed {seed}: {ids:?}");
+        assert!(
+            ids.contains(&7) && !ids.contains(&6),
+            "seed {seed}: {ids:?}"
+        );
     }
 }
 
@@ -198,11 +216,19 @@ fn section_rates_raise_the_sample_for_that_section() {
     let a = stats(&d, "A");
     assert_eq!(a.groups.len(), 2);
     assert_eq!(
-        (a.groups[0].rate_percent, a.groups[0].quota, a.groups[0].random),
+        (
+            a.groups[0].rate_percent,
+            a.groups[0].quota,
+            a.groups[0].random
+        ),
         (50, 10, 10)
     );
     assert_eq!(
-        (a.groups[1].rate_percent, a.groups[1].quota, a.groups[1].random),
+        (
+            a.groups[1].rate_percent,
+            a.groups[1].quota,
+            a.groups[1].random
+        ),
         (10, 8, 8)
     );
     assert_eq!(a.sampled, 18);
@@ -215,7 +241,10 @@ fn section_rates_raise_the_sample_for_that_section() {
     };
     let d = draw(&inputs(pop, capped, 3)).unwrap();
     let a = stats(&d, "A");
-    assert_eq!((a.groups[0].random, a.groups[1].random, a.sampled), (5, 4, 9));
+    assert_eq!(
+        (a.groups[0].random, a.groups[1].random, a.sampled),
+        (5, 4, 9)
+    );
 }
 
 #[test]
@@ -274,7 +303,9 @@ fn same_seed_same_draw_in_any_input_order() {
 fn different_seeds_give_different_samples() {
     let pop = mixed_population();
     let samples: HashSet<Vec<i64>> = (0..20)
-        .map(|seed| sampled_ids(&draw(&inputs(pop.clone(), SurveyParams::default(), seed)).unwrap()))
+        .map(|seed| {
+            sampled_ids(&draw(&inputs(pop.clone(), SurveyParams::default(), seed)).unwrap())
+        })
         .collect();
     assert_eq!(samples.len(), 20);
 }
@@ -352,7 +383,8 @@ fn fingerprint_ignores_order_but_sees_every_change() {
     c.draw_at += Duration::seconds(1);
     changes.push(c);
     let mut c = inp.clone();
-    c.recent_results.insert("A".into(), RecentResults::default());
+    c.recent_results
+        .insert("A".into(), RecentResults::default());
     changes.push(c);
     let mut c = inp.clone();
     c.population.pop();

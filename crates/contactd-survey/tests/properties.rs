@@ -20,25 +20,27 @@ fn request() -> impl Strategy<Value = ClosedRequest> {
         0i64..10,
         0u8..3,
     )
-        .prop_map(|(id, exec, applicant, flags, surveyed_days_ago, outside, section)| {
-            let mut r = req(id, &format!("E{exec}"));
-            r.applicant_id = applicant;
-            r.has_phone = !flags[0] || id % 3 != 0;
-            r.opted_out = flags[1] && id % 5 == 0;
-            r.result = if flags[2] {
-                ResultKind::Explained
-            } else {
-                ResultKind::Done
-            };
-            r.after_extension = flags[3];
-            r.after_rework = flags[4] && id % 2 == 0;
-            r.last_surveyed_at = surveyed_days_ago.map(|d| draw_at() - Duration::days(d));
-            if outside == 0 {
-                r.closed_at = period().to + Duration::hours(1);
-            }
-            r.section = format!("{}", 20 + section);
-            r
-        })
+        .prop_map(
+            |(id, exec, applicant, flags, surveyed_days_ago, outside, section)| {
+                let mut r = req(id, &format!("E{exec}"));
+                r.applicant_id = applicant;
+                r.has_phone = !flags[0] || id % 3 != 0;
+                r.opted_out = flags[1] && id % 5 == 0;
+                r.result = if flags[2] {
+                    ResultKind::Explained
+                } else {
+                    ResultKind::Done
+                };
+                r.after_extension = flags[3];
+                r.after_rework = flags[4] && id % 2 == 0;
+                r.last_surveyed_at = surveyed_days_ago.map(|d| draw_at() - Duration::days(d));
+                if outside == 0 {
+                    r.closed_at = period().to + Duration::hours(1);
+                }
+                r.section = format!("{}", 20 + section);
+                r
+            },
+        )
 }
 
 fn population() -> impl Strategy<Value = Vec<ClosedRequest>> {

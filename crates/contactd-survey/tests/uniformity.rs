@@ -6,6 +6,9 @@
 //! this family passes it keeps passing. A biased sampler (e.g. modulo bias, an off-by-one in
 //! Fisher–Yates that never picks the last item, a stratum order effect) fails by a wide margin.
 
+// Test helpers below the tests: a panic there is the failure report.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use common::*;

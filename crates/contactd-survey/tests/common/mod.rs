@@ -1,5 +1,6 @@
 //! Builders shared by the integration tests: a period, a draw time and closed requests.
-#![allow(dead_code)]
+// Test helpers: a panic here is the failure report.
+#![allow(dead_code, clippy::unwrap_used)]
 
 use chrono::{DateTime, Duration, Utc};
 use contactd_survey::{ClosedRequest, DrawInputs, Period, ResultKind, SurveyParams};
