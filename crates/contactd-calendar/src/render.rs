@@ -87,8 +87,9 @@ fn note(day: &DayInfo) -> String {
             s
         }
         (DayKind::Shortened, Some(name)) => format!("one hour shorter before {name}"),
-        (DayKind::Working | DayKind::Weekend, Some(name)) => {
-            format!("{name} (not a day off under martial law)")
+        (DayKind::Working, Some(name)) => format!("{name} (not a day off under martial law)"),
+        (DayKind::Weekend, Some(name)) => {
+            format!("{name} (no day off is moved under martial law)")
         }
         (_, Some(name)) => name.to_owned(),
         (_, None) => String::new(),
