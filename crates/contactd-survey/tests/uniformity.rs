@@ -65,6 +65,7 @@ fn random_selection_is_uniform_within_a_stratum() {
     let counts = pick_counts(&pop, &plain_params(), "M", &ids);
     assert_eq!(counts.iter().sum::<u64>(), 5 * DRAWS);
     let (stat, crit) = (chi_square(&counts), critical_p001(ids.len() - 1));
+    eprintln!("stratum of 50: chi-square {stat:.1}, limit {crit:.1} (df 49, p = 0.001)");
     assert!(stat < crit, "chi-square {stat:.1} ≥ {crit:.1}: {counts:?}");
 }
 
@@ -91,6 +92,7 @@ fn top_up_to_the_minimum_is_uniform_too() {
     assert_eq!(random.iter().sum::<u64>(), 4 * DRAWS);
     // df = 9: the approximation is a little off for small df; the table value is 27.88.
     let stat = chi_square(&random);
+    eprintln!("top-up: chi-square {stat:.1}, limit 27.88 (df 9, p = 0.001)");
     assert!(stat < 27.88, "chi-square {stat:.1} ≥ 27.88: {random:?}");
 }
 
@@ -116,6 +118,7 @@ fn the_request_kept_for_an_applicant_is_chosen_uniformly() {
     assert_eq!(counts.iter().sum::<u64>(), DRAWS);
     // df = 3: table value 16.27.
     let stat = chi_square(&counts);
+    eprintln!("applicant choice: chi-square {stat:.1}, limit 16.27 (df 3, p = 0.001)");
     assert!(stat < 16.27, "chi-square {stat:.1} ≥ 16.27: {counts:?}");
 }
 
