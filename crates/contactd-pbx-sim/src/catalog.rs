@@ -60,7 +60,9 @@ impl Catalog {
             .get("response")
             .and_then(|r| r.get("body"))
             .cloned()
-            .ok_or_else(|| crate::SimError::Embedded("originate.json has no response.body".into()))?;
+            .ok_or_else(|| {
+                crate::SimError::Embedded("originate.json has no response.body".into())
+            })?;
         originate_lines.push(Line::Json(body));
         let originate_roles = Roles {
             caller: None,
@@ -212,7 +214,11 @@ mod tests {
         assert_eq!(c.queue.gap_count(), 2, "ring, talk");
         assert_eq!(c.busy.gap_count(), 1, "ring");
         assert_eq!(c.no_answer.gap_count(), 1, "ring");
-        assert_eq!(c.originate.gap_count(), 3, "operator ring, applicant ring, talk");
+        assert_eq!(
+            c.originate.gap_count(),
+            3,
+            "operator ring, applicant ring, talk"
+        );
         assert_eq!(c.answered.legs.len(), 2);
         assert_eq!(c.queue.legs.len(), 3);
         assert_eq!(c.originate.legs.len(), 2);
@@ -261,15 +267,26 @@ mod tests {
         let c = Catalog::load().unwrap();
         let cast = capture_cast("2026-11-28T09:58:19.327+0000", vec![10_000, 60_000]);
         let frames = c.answered.render(&cast);
-        let answer = frames.iter().find(|f| f.text.contains("\"dialstatus\":\"ANSWER\"")).unwrap();
+        let answer = frames
+            .iter()
+            .find(|f| f.text.contains("\"dialstatus\":\"ANSWER\""))
+            .unwrap();
         assert!((10_000..10_020).contains(&answer.at_ms), "{}", answer.at_ms);
         let last = frames.last().unwrap();
         assert!((70_000..70_030).contains(&last.at_ms), "{}", last.at_ms);
-        assert!(frames.iter().any(|f| f.text.contains("\"variable\":\"ANSWEREDTIME_MS\",\"value\":\"60003\"")));
-        assert!(frames.iter().any(|f| f.text.contains("\"variable\":\"ANSWEREDTIME\",\"value\":\"60\"")));
-        assert!(frames.iter().any(|f| f.text.contains("\"variable\":\"DIALEDTIME_MS\",\"value\":\"70007\"")));
+        assert!(frames.iter().any(|f| f
+            .text
+            .contains("\"variable\":\"ANSWEREDTIME_MS\",\"value\":\"60003\"")));
+        assert!(frames.iter().any(|f| f
+            .text
+            .contains("\"variable\":\"ANSWEREDTIME\",\"value\":\"60\"")));
+        assert!(frames.iter().any(|f| f
+            .text
+            .contains("\"variable\":\"DIALEDTIME_MS\",\"value\":\"70007\"")));
         // creationtime stays at the call's start; the hangup is stamped 70 s later.
-        assert!(last.text.contains("\"creationtime\":\"2026-11-28T09:58:19.329+0000\""));
+        assert!(last
+            .text
+            .contains("\"creationtime\":\"2026-11-28T09:58:19.329+0000\""));
         assert!(last.text.contains("\"timestamp\":\"2026-11-28T09:59:29."));
     }
 }

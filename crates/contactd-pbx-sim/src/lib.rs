@@ -118,7 +118,9 @@ impl SimConfig {
             ));
         }
         if self.client_queue_frames == 0 {
-            return Err(SimError::Config("`client_queue_frames` must be at least 1".into()));
+            return Err(SimError::Config(
+                "`client_queue_frames` must be at least 1".into(),
+            ));
         }
         if !(self.speed > 0.0 && self.speed.is_finite()) {
             return Err(SimError::Config(format!(
@@ -163,7 +165,9 @@ pub enum SimError {
         #[source]
         source: std::io::Error,
     },
-    #[error("the replay file has no JSON frames; pass a .jsonl capture with one ARI frame per line")]
+    #[error(
+        "the replay file has no JSON frames; pass a .jsonl capture with one ARI frame per line"
+    )]
     EmptyReplay,
     #[error("embedded capture is damaged ({0}); this is a bug in contactd-pbx-sim")]
     Embedded(String),

@@ -6,8 +6,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
@@ -18,9 +18,8 @@ use base64::Engine;
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
 
-use crate::sim::{lock, ClientInfo, Shared};
+use crate::sim::{lock, ClientInfo, ClientSignals, Shared};
 
 type Params = Query<Vec<(String, String)>>;
 
@@ -92,10 +91,7 @@ fn authenticate(shared: &Shared, headers: &HeaderMap, query: Option<&str>) -> Op
     let cfg = &shared.config;
     let creds = query
         .and_then(|q| {
-            Query::<Vec<(String, String)>>::try_from_uri(
-                &format!("/?{q}").parse().ok()?,
-            )
-            .ok()
+            Query::<Vec<(String, String)>>::try_from_uri(&format!("/?{q}").parse().ok()?).ok()
         })
         .and_then(|Query(params)| {
             params
@@ -231,11 +227,17 @@ async fn events(
 
 async fn client_loop(shared: Arc<Shared>, socket: WebSocket, info: ClientInfo) {
     let id = info.id;
-    let (mut rx, kill): (_, CancellationToken) = shared.register_client(info);
+    let ClientSignals {
+        mut rx,
+        kill,
+        drain,
+    } = shared.register_client(info);
     let write_timeout = shared.config.websocket_write_timeout;
     let (mut sink, mut stream) = socket.split();
     loop {
         tokio::select! {
+            // Queued frames go out before a drain cut, never before a kill.
+            biased;
             // Cut without a close frame: what a client sees when Asterisk dies.
             () = kill.cancelled() => break,
             frame = rx.recv() => {
@@ -252,6 +254,7 @@ async fn client_loop(shared: Arc<Shared>, socket: WebSocket, info: ClientInfo) {
                     }
                 }
             }
+            () = drain.cancelled() => break,
             incoming = stream.next() => match incoming {
                 Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break,
                 Some(Ok(_)) => {}

@@ -163,7 +163,17 @@ pub(crate) struct OutageState {
 pub(crate) struct Client {
     pub info: ClientInfo,
     pub tx: mpsc::Sender<Utf8Bytes>,
+    /// Cut now, dropping queued frames (network failure, slow client).
     pub kill: CancellationToken,
+    /// Cut once the queued frames are written (Asterisk shutting down after its hangups).
+    pub drain: CancellationToken,
+}
+
+/// The signals a client's socket task obeys.
+pub(crate) struct ClientSignals {
+    pub rx: mpsc::Receiver<Utf8Bytes>,
+    pub kill: CancellationToken,
+    pub drain: CancellationToken,
 }
 
 #[derive(Debug, Default)]
@@ -258,8 +268,8 @@ impl Shared {
         };
         for (i, leg) in tpl.legs.iter().enumerate() {
             let seq = self.channel_seq.fetch_add(1, Ordering::Relaxed);
-            let created = start
-                + ChronoDuration::milliseconds(tpl.leg_created_ms(i, &cast.gaps_ms, speed));
+            let created =
+                start + ChronoDuration::milliseconds(tpl.leg_created_ms(i, &cast.gaps_ms, speed));
             let endpoint = match &leg.endpoint {
                 Endpoint::Literal(e) => e.clone(),
                 Endpoint::Operator(k) => cast.operators.get(*k).cloned().unwrap_or_default(),
@@ -378,16 +388,18 @@ impl Shared {
         });
     }
 
-    pub(crate) fn register_client(&self, info: ClientInfo) -> (mpsc::Receiver<Utf8Bytes>, CancellationToken) {
+    pub(crate) fn register_client(&self, info: ClientInfo) -> ClientSignals {
         let (tx, rx) = mpsc::channel(self.config.client_queue_frames);
         let kill = self.shutdown.child_token();
+        let drain = CancellationToken::new();
         tracing::info!(client = info.id, app = %info.app, "pbx-sim: ARI WebSocket client connected");
         lock(&self.clients).push(Client {
             info,
             tx,
             kill: kill.clone(),
+            drain: drain.clone(),
         });
-        (rx, kill)
+        ClientSignals { rx, kill, drain }
     }
 
     pub(crate) fn unregister_client(&self, id: u64) {
@@ -454,7 +466,11 @@ impl Shared {
             vec![operator],
             &applicant,
             "30".into(),
-            vec![ms(plan.operator_ring), ms(plan.applicant_ring), ms(plan.talk)],
+            vec![
+                ms(plan.operator_ring),
+                ms(plan.applicant_ring),
+                ms(plan.talk),
+            ],
             self.config.speed,
         );
         let mut frames = tpl.render(&cast);
@@ -520,7 +536,9 @@ pub struct SimHandle {
 
 impl std::fmt::Debug for SimHandle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SimHandle").field("addr", &self.addr).finish_non_exhaustive()
+        f.debug_struct("SimHandle")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
     }
 }
 
@@ -559,8 +577,9 @@ impl SimHandle {
             CallKind::NoAnswer => &c.no_answer,
         };
         let dial_timeout = if spec.kind == CallKind::NoAnswer {
-            spec.ring_ms
-                .map_or(spec.dial_timeout_s.to_string(), |ms| ms.div_ceil(1000).to_string())
+            spec.ring_ms.map_or(spec.dial_timeout_s.to_string(), |ms| {
+                ms.div_ceil(1000).to_string()
+            })
         } else {
             spec.dial_timeout_s.to_string()
         };
@@ -585,7 +604,9 @@ impl SimHandle {
     /// Replays a capture with fresh ids and timestamps, `speed` times faster than recorded.
     pub fn play_replay(&self, replay: &Replay, speed: f64) -> Result<CallIds, SimError> {
         if !(speed > 0.0 && speed.is_finite()) {
-            return Err(SimError::Config(format!("replay speed must be positive, got {speed}")));
+            return Err(SimError::Config(format!(
+                "replay speed must be positive, got {speed}"
+            )));
         }
         let cast = self.shared.cast(
             &replay.template,
@@ -665,19 +686,31 @@ impl SimHandle {
     /// Cuts every WebSocket without a close frame (as when Asterisk dies), then refuses and
     /// 503s new connections as `outage` says.
     pub fn drop_clients(&self, outage: Outage) {
+        self.cut_clients(outage, false);
+    }
+
+    fn cut_clients(&self, outage: Outage, drain: bool) {
         let now = Instant::now();
         {
             let mut o = lock(&self.shared.outage);
             let refuse_until = now + outage.refuse_for;
             o.refuse_until = (!outage.refuse_for.is_zero()).then_some(refuse_until);
-            o.unavailable_until =
-                (!outage.unavailable_for.is_zero()).then_some(refuse_until + outage.unavailable_for);
+            o.unavailable_until = (!outage.unavailable_for.is_zero())
+                .then_some(refuse_until + outage.unavailable_for);
         }
         self.shared.outage_changed.notify_waiters();
         let clients = std::mem::take(&mut *lock(&self.shared.clients));
-        tracing::info!(clients = clients.len(), ?outage, "pbx-sim: dropping all ARI clients");
+        tracing::info!(
+            clients = clients.len(),
+            ?outage,
+            "pbx-sim: dropping all ARI clients"
+        );
         for c in clients {
-            c.kill.cancel();
+            if drain {
+                c.drain.cancel();
+            } else {
+                c.kill.cancel();
+            }
         }
     }
 
@@ -709,7 +742,7 @@ impl SimHandle {
                 true,
             );
         }
-        self.drop_clients(outage);
+        self.cut_clients(outage, true);
         let back = now
             + ChronoDuration::from_std(outage.refuse_for + outage.unavailable_for)
                 .unwrap_or_default()

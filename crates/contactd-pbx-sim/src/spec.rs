@@ -124,7 +124,9 @@ impl CallSpec {
     pub fn validate(&self) -> Result<(), SimError> {
         let bad = |m: String| Err(SimError::InvalidCall(m));
         if self.operators.is_empty() {
-            return bad("`operators` is empty: give at least one extension, e.g. [\"1001\"]".into());
+            return bad(
+                "`operators` is empty: give at least one extension, e.g. [\"1001\"]".into(),
+            );
         }
         if self.kind == CallKind::Queue && self.operators.len() != 2 {
             return bad(format!(
@@ -218,7 +220,9 @@ impl Scenario {
             )));
         }
         for (i, c) in scenario.calls.iter().enumerate() {
-            c.call.validate().map_err(|e| SimError::Scenario(format!("call #{}: {e}", i + 1)))?;
+            c.call
+                .validate()
+                .map_err(|e| SimError::Scenario(format!("call #{}: {e}", i + 1)))?;
         }
         Ok(scenario)
     }
@@ -229,7 +233,9 @@ impl Scenario {
             path: path.display().to_string(),
             source,
         })?;
-        let json = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("json"));
+        let json = path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("json"));
         Scenario::parse(&text, json)
     }
 }
@@ -288,7 +294,10 @@ impl TrafficConfig {
             return bad("`operators` is empty: pass e.g. --operators 1001,1002".into());
         }
         let ok = |r: f64| (0.0..=1.0).contains(&r);
-        if !ok(self.answer_ratio) || !ok(self.abandon_ratio) || self.answer_ratio + self.abandon_ratio > 1.0 {
+        if !ok(self.answer_ratio)
+            || !ok(self.abandon_ratio)
+            || self.answer_ratio + self.abandon_ratio > 1.0
+        {
             return bad(format!(
                 "answer ratio {} and abandon ratio {} must be in 0..=1 and add up to at most 1",
                 self.answer_ratio, self.abandon_ratio
@@ -338,7 +347,10 @@ answered_by = "1001"
 
     #[test]
     fn rejects_a_queue_with_one_member() {
-        let e = Scenario::parse("[[call]]\nkind = \"queue\"\noperators = [\"1001\"]\n", false);
+        let e = Scenario::parse(
+            "[[call]]\nkind = \"queue\"\noperators = [\"1001\"]\n",
+            false,
+        );
         assert!(e.unwrap_err().to_string().contains("two members"));
     }
 }

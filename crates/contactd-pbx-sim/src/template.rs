@@ -608,7 +608,14 @@ impl Compiler<'_> {
         }
     }
 
-    fn string(&self, s: &str, key: Option<&str>, parent: Option<&Json>, at_ms: i64, out: &mut Pieces) {
+    fn string(
+        &self,
+        s: &str,
+        key: Option<&str>,
+        parent: Option<&Json>,
+        at_ms: i64,
+        out: &mut Pieces,
+    ) {
         let literal = |out: &mut Pieces| {
             let mut o = String::new();
             push_json_escaped(&mut o, s);

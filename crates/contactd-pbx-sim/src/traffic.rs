@@ -53,7 +53,11 @@ impl CallMaker {
             CallKind::NoAnswer
         };
         let op = c.operators[self.rng.gen_range(0..c.operators.len())].clone();
-        let caller = format!("0{}{:07}", self.rng.gen_range(50..100), self.rng.gen_range(0..10_000_000));
+        let caller = format!(
+            "0{}{:07}",
+            self.rng.gen_range(50..100),
+            self.rng.gen_range(0..10_000_000)
+        );
         let ring = self.rng.gen_range(c.ring_ms.0..=c.ring_ms.1);
         let talk = self.rng.gen_range(c.talk_ms.0..=c.talk_ms.1);
         let mut spec = CallSpec::new(kind);
@@ -71,7 +75,10 @@ impl CallMaker {
     }
 }
 
-pub(crate) async fn run(handle: &SimHandle, config: &TrafficConfig) -> Result<TrafficReport, SimError> {
+pub(crate) async fn run(
+    handle: &SimHandle,
+    config: &TrafficConfig,
+) -> Result<TrafficReport, SimError> {
     config.validate()?;
     let mut maker = CallMaker::new(config);
     let mut report = TrafficReport::default();
@@ -122,7 +129,10 @@ mod tests {
         let mut b = CallMaker::new(&cfg);
         let calls: Vec<_> = (0..2000).map(|_| a.next_call()).collect();
         assert_eq!(calls, (0..2000).map(|_| b.next_call()).collect::<Vec<_>>());
-        let answered = calls.iter().filter(|c| c.kind == CallKind::Answered).count();
+        let answered = calls
+            .iter()
+            .filter(|c| c.kind == CallKind::Answered)
+            .count();
         assert!((1500..1700).contains(&answered), "{answered}");
         assert!(calls.iter().any(|c| c.operators == ["1002"]));
     }
