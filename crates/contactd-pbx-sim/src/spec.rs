@@ -261,6 +261,8 @@ pub struct TrafficConfig {
     pub ring_ms: (u64, u64),
     /// Talk time range, milliseconds (uniform).
     pub talk_ms: (u64, u64),
+    /// Dial timeout: how long unanswered (`no_answer`) calls ring.
+    pub dial_timeout_s: u32,
 }
 
 impl Default for TrafficConfig {
@@ -276,6 +278,7 @@ impl Default for TrafficConfig {
             dialed: default_dialed(),
             ring_ms: (1000, 8000),
             talk_ms: (5000, 60000),
+            dial_timeout_s: 30,
         }
     }
 }

@@ -66,6 +66,7 @@ impl CallMaker {
         spec.dialed = c.dialed.clone();
         spec.operators = vec![op];
         spec.talk_ms = Some(talk);
+        spec.dial_timeout_s = c.dial_timeout_s;
         spec.ring_ms = match kind {
             CallKind::NoAnswer => None,
             CallKind::Busy => Some(ring.min(1000)),

@@ -718,6 +718,7 @@ async fn sustains_200_calls_per_second_to_a_reading_client() {
         duration: Some(Duration::from_secs(5)),
         ring_ms: (100, 300),
         talk_ms: (100, 300),
+        dial_timeout_s: 1,
         seed: 42,
         ..TrafficConfig::default()
     };
