@@ -12,6 +12,9 @@ use tokio::sync::{oneshot, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::auth::LoginLimiter;
+use crate::calendar::Calendars;
+use crate::classifier::ClassifierHandle;
 use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::http::{self, AppState};
@@ -80,11 +83,9 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let config = Arc::new(config);
     let tasks = TaskTracker::new();
-    if hooks.handle_signals {
-        spawn_signal_handler(&tasks, shutdown.clone(), hooks.log_reloader.take(), hooks.config_path.take())?;
-    }
-
-    notify(&[sd_notify::NotifyState::Status("applying database migrations")]);
+    notify(&[sd_notify::NotifyState::Status(
+        "applying database migrations",
+    )]);
     let storage = open_storage(&config).await?;
 
     let metrics = MetricsRegistry::new();
@@ -95,15 +96,37 @@ pub async fn run(
     };
     let (_link_tx, link_rx) = watch::channel(initial_link);
 
+    let calendars =
+        Calendars::from_settings(&config.calendar).context("building the working-time calendar")?;
+    let classifier = ClassifierHandle::default();
+    classifier
+        .reload(&storage)
+        .await
+        .context("loading the classifier")?;
+    if hooks.handle_signals {
+        let reload = ReloadTargets {
+            log: hooks.log_reloader.take(),
+            config_path: hooks.config_path.take(),
+            classifier: classifier.clone(),
+            storage: storage.clone(),
+        };
+        spawn_signal_handler(&tasks, shutdown.clone(), reload)?;
+    }
     let state = AppState {
         config: config.clone(),
         storage: storage.clone(),
         metrics: metrics.clone(),
         clock: clock.clone(),
         pbx_link: link_rx,
+        calendars,
+        classifier: classifier.clone(),
+        login_limiter: Arc::new(LoginLimiter::new(10, chrono::Duration::minutes(5))),
     };
     let router = http::app(state);
-    let addr = listeners.http.local_addr().context("reading the bound HTTP address")?;
+    let addr = listeners
+        .http
+        .local_addr()
+        .context("reading the bound HTTP address")?;
     let server_shutdown = shutdown.clone();
     let server = tokio::spawn(async move {
         axum::serve(
@@ -117,13 +140,19 @@ pub async fn run(
     spawn_watchdog(&tasks, shutdown.clone());
     tracing::info!(%addr, backend = ?storage.backend(), "contactd ready");
     let status = format!("ready; HTTP on {addr}");
-    notify(&[sd_notify::NotifyState::Ready, sd_notify::NotifyState::Status(&status)]);
+    notify(&[
+        sd_notify::NotifyState::Ready,
+        sd_notify::NotifyState::Status(&status),
+    ]);
     if let Some(ready) = hooks.ready.take() {
         let _ = ready.send(addr);
     }
 
     shutdown.cancelled().await;
-    notify(&[sd_notify::NotifyState::Stopping, sd_notify::NotifyState::Status("stopping")]);
+    notify(&[
+        sd_notify::NotifyState::Stopping,
+        sd_notify::NotifyState::Status("stopping"),
+    ]);
     tracing::info!("shutting down");
     tasks.close();
     let deadline = config.daemon.shutdown_deadline();
@@ -149,11 +178,18 @@ pub async fn run(
 }
 
 /// SIGTERM/SIGINT cancel the root token; SIGHUP reloads what can be reloaded (the log filter).
+/// What SIGHUP reloads.
+struct ReloadTargets {
+    log: Option<LogReloader>,
+    config_path: Option<PathBuf>,
+    classifier: ClassifierHandle,
+    storage: Storage,
+}
+
 fn spawn_signal_handler(
     tasks: &TaskTracker,
     shutdown: CancellationToken,
-    reloader: Option<LogReloader>,
-    config_path: Option<PathBuf>,
+    targets: ReloadTargets,
 ) -> anyhow::Result<()> {
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
@@ -164,7 +200,7 @@ fn spawn_signal_handler(
             tokio::select! {
                 _ = term.recv() => { tracing::info!("SIGTERM received"); shutdown.cancel(); break; }
                 _ = int.recv() => { tracing::info!("SIGINT received"); shutdown.cancel(); break; }
-                _ = hup.recv() => reload(reloader.as_ref(), config_path.as_deref()),
+                _ = hup.recv() => reload(&targets).await,
                 () = shutdown.cancelled() => break,
             }
         }
@@ -172,9 +208,10 @@ fn spawn_signal_handler(
     Ok(())
 }
 
-fn reload(reloader: Option<&LogReloader>, config_path: Option<&std::path::Path>) {
+async fn reload(targets: &ReloadTargets) {
     notify(&[sd_notify::NotifyState::Reloading]);
-    let outcome = match config_path {
+    let reloader = targets.log.as_ref();
+    let outcome = match targets.config_path.as_deref() {
         Some(path) => {
             let env: Vec<(String, String)> = std::env::vars().collect();
             match Config::load(path, &env) {
@@ -189,7 +226,17 @@ fn reload(reloader: Option<&LogReloader>, config_path: Option<&std::path::Path>)
     };
     match outcome {
         Ok(filter) => tracing::info!(%filter, "configuration reloaded (log filter)"),
-        Err(err) => tracing::error!(error = %err, "reload failed; keeping the running configuration"),
+        Err(err) => {
+            tracing::error!(error = %err, "reload failed; keeping the running configuration")
+        }
+    }
+    match targets.classifier.reload(&targets.storage).await {
+        Ok(()) => {
+            tracing::info!(revision = ?targets.classifier.get().map(|c| c.latest), "classifier reloaded")
+        }
+        Err(err) => {
+            tracing::error!(error = %err, "classifier reload failed; keeping the loaded one")
+        }
     }
     notify(&[sd_notify::NotifyState::Ready]);
 }

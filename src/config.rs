@@ -321,10 +321,9 @@ pub struct SmtpConfig {
     pub from: String,
 }
 
-/// `[calendar]`: filled in by the calendar issue.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CalendarConfig {}
+/// `[calendar]`: the working-time calendar (keys documented on
+/// [`contactd_calendar::CalendarSettings`] and in `config/contactd.example.toml`).
+pub type CalendarConfig = contactd_calendar::CalendarSettings;
 
 /// `[survey]`: filled in by the survey issue.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -355,25 +354,33 @@ impl Config {
     }
 
     /// Like [`Config::load`], from text already read; `path` is used in messages.
-    pub fn from_toml(text: &str, path: &Path, env: &[(String, String)]) -> Result<Self, ConfigError> {
+    pub fn from_toml(
+        text: &str,
+        path: &Path,
+        env: &[(String, String)],
+    ) -> Result<Self, ConfigError> {
         // First the file alone, so that its errors carry the key and the line.
         let deserializer = toml::Deserializer::new(text);
         let mut config: Config = serde_path_to_error::deserialize(deserializer)
             .map_err(|err| file_error(err, text, path))?;
         let overrides = env_overrides(env);
         if !overrides.is_empty() {
-            let mut table: toml::Table = text.parse().map_err(|err: toml::de::Error| {
-                ConfigError::Invalid { origin: path.display().to_string(), message: err.message().to_owned() }
-            })?;
+            let mut table: toml::Table =
+                text.parse()
+                    .map_err(|err: toml::de::Error| ConfigError::Invalid {
+                        origin: path.display().to_string(),
+                        message: err.message().to_owned(),
+                    })?;
             for (key, value) in &overrides {
                 set_dotted(&mut table, key, value)?;
             }
-            config = serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|err| {
-                ConfigError::Invalid {
-                    origin: "environment (CONTACTD_SECTION__KEY variables)".to_owned(),
-                    message: format!("key `{}`: {}", err.path(), err.inner()),
-                }
-            })?;
+            config =
+                serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|err| {
+                    ConfigError::Invalid {
+                        origin: "environment (CONTACTD_SECTION__KEY variables)".to_owned(),
+                        message: format!("key `{}`: {}", err.path(), err.inner()),
+                    }
+                })?;
         }
         config.resolve_secret_files()?;
         config.validate()?;
@@ -405,23 +412,37 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.database.backend()?;
         if self.database.max_connections == 0 {
-            return Err(ConfigError::key("database.max_connections", "must be at least 1"));
+            return Err(ConfigError::key(
+                "database.max_connections",
+                "must be at least 1",
+            ));
         }
         self.http.listen_addr()?;
         if self.daemon.shutdown_deadline_s == 0 {
-            return Err(ConfigError::key("daemon.shutdown_deadline_s", "must be at least 1 second"));
+            return Err(ConfigError::key(
+                "daemon.shutdown_deadline_s",
+                "must be at least 1 second",
+            ));
         }
         tracing_subscriber::EnvFilter::try_new(&self.log.filter).map_err(|err| {
             ConfigError::key(
                 "log.filter",
-                format!("invalid filter `{}`: {err} (example: `info,contactd::pbx=debug`)", self.log.filter),
+                format!(
+                    "invalid filter `{}`: {err} (example: `info,contactd::pbx=debug`)",
+                    self.log.filter
+                ),
             )
         })?;
+        crate::calendar::Calendars::from_settings(&self.calendar)
+            .map_err(|err| ConfigError::key("calendar", err.to_string()))?;
         if let Some(pbx) = &self.pbx {
             let url = Url::parse(&pbx.ari_url).map_err(|err| {
                 ConfigError::key(
                     "pbx.ari_url",
-                    format!("`{}` is not a URL ({err}); example: http://127.0.0.1:8088/ari", pbx.ari_url),
+                    format!(
+                        "`{}` is not a URL ({err}); example: http://127.0.0.1:8088/ari",
+                        pbx.ari_url
+                    ),
                 )
             })?;
             if !matches!(url.scheme(), "http" | "https") {
@@ -431,7 +452,10 @@ impl Config {
                 ));
             }
             if pbx.username.is_empty() {
-                return Err(ConfigError::key("pbx.username", "must not be empty (the ARI user from ari.conf)"));
+                return Err(ConfigError::key(
+                    "pbx.username",
+                    "must not be empty (the ARI user from ari.conf)",
+                ));
             }
             if pbx.password.as_ref().is_none_or(Secret::is_empty) {
                 return Err(ConfigError::key(
@@ -439,18 +463,32 @@ impl Config {
                     "missing: set pbx.password or pbx.password_file (the ARI user's password)",
                 ));
             }
-            if pbx.app.is_empty() || !pbx.app.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
-                return Err(ConfigError::key("pbx.app", "must be a non-empty name of letters, digits, - and _"));
+            if pbx.app.is_empty()
+                || !pbx
+                    .app
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            {
+                return Err(ConfigError::key(
+                    "pbx.app",
+                    "must be a non-empty name of letters, digits, - and _",
+                ));
             }
         }
         if let Some(smtp) = &self.smtp {
             let url = Url::parse(smtp.url.expose()).map_err(|err| {
-                ConfigError::key("smtp.url", format!("not a URL ({err}); example: smtp://127.0.0.1:25"))
+                ConfigError::key(
+                    "smtp.url",
+                    format!("not a URL ({err}); example: smtp://127.0.0.1:25"),
+                )
             })?;
             if !matches!(url.scheme(), "smtp" | "smtps") {
                 return Err(ConfigError::key(
                     "smtp.url",
-                    format!("scheme `{}` is not supported; use smtp:// or smtps://", url.scheme()),
+                    format!(
+                        "scheme `{}` is not supported; use smtp:// or smtps://",
+                        url.scheme()
+                    ),
                 ));
             }
             if smtp.from.trim().is_empty() {
@@ -462,7 +500,8 @@ impl Config {
 
     /// The configuration as TOML with every secret redacted, for `check-config`.
     pub fn to_redacted_toml(&self) -> String {
-        toml::to_string_pretty(self).unwrap_or_else(|err| format!("# cannot render the configuration: {err}\n"))
+        toml::to_string_pretty(self)
+            .unwrap_or_else(|err| format!("# cannot render the configuration: {err}\n"))
     }
 }
 
@@ -474,17 +513,25 @@ impl DatabaseConfig {
             "sqlite" => Ok(Backend::Sqlite),
             "postgres" | "postgresql" => {
                 Url::parse(url).map_err(|err| {
-                    ConfigError::key("database.url", format!("`{}` is not a valid URL: {err}", self.url))
+                    ConfigError::key(
+                        "database.url",
+                        format!("`{}` is not a valid URL: {err}", self.url),
+                    )
                 })?;
                 Ok(Backend::Postgres)
             }
             "" => Err(ConfigError::key(
                 "database.url",
-                format!("`{}` has no scheme; use sqlite://PATH or postgres://USER@HOST/DB", self.url),
+                format!(
+                    "`{}` has no scheme; use sqlite://PATH or postgres://USER@HOST/DB",
+                    self.url
+                ),
             )),
             other => Err(ConfigError::key(
                 "database.url",
-                format!("unsupported scheme `{other}`; use sqlite://PATH or postgres://USER@HOST/DB"),
+                format!(
+                    "unsupported scheme `{other}`; use sqlite://PATH or postgres://USER@HOST/DB"
+                ),
             )),
         }
     }
@@ -495,7 +542,10 @@ impl HttpConfig {
         self.listen.parse().map_err(|_| {
             ConfigError::key(
                 "http.listen",
-                format!("`{}` is not an address:port such as 127.0.0.1:8080", self.listen),
+                format!(
+                    "`{}` is not an address:port such as 127.0.0.1:8080",
+                    self.listen
+                ),
             )
         })
     }
@@ -510,12 +560,19 @@ fn read_secret(key: &str, path: &Path) -> Result<Secret, ConfigError> {
     })?;
     let value = text.trim_end_matches(['\n', '\r']).to_owned();
     if value.is_empty() {
-        return Err(ConfigError::key(key, format!("secret file {} is empty", path.display())));
+        return Err(ConfigError::key(
+            key,
+            format!("secret file {} is empty", path.display()),
+        ));
     }
     Ok(Secret(value))
 }
 
-fn file_error(err: serde_path_to_error::Error<toml::de::Error>, text: &str, path: &Path) -> ConfigError {
+fn file_error(
+    err: serde_path_to_error::Error<toml::de::Error>,
+    text: &str,
+    path: &Path,
+) -> ConfigError {
     let key = err.path().to_string();
     let inner = err.inner();
     // toml's messages may span lines; the administrator gets one line.
@@ -528,9 +585,17 @@ fn file_error(err: serde_path_to_error::Error<toml::de::Error>, text: &str, path
     match inner.span() {
         Some(span) => {
             let (line, column) = line_col(text, span.start);
-            ConfigError::AtLine { path: path.to_owned(), line, column, message }
+            ConfigError::AtLine {
+                path: path.to_owned(),
+                line,
+                column,
+                message,
+            }
         }
-        None => ConfigError::Invalid { origin: path.display().to_string(), message },
+        None => ConfigError::Invalid {
+            origin: path.display().to_string(),
+            message,
+        },
     }
 }
 
@@ -539,7 +604,8 @@ fn env_overrides(env: &[(String, String)]) -> Vec<(String, String)> {
     env.iter()
         .filter_map(|(k, v)| {
             let key = k.strip_prefix("CONTACTD_")?;
-            key.contains("__").then(|| (key.to_ascii_lowercase().replace("__", "."), v.clone()))
+            key.contains("__")
+                .then(|| (key.to_ascii_lowercase().replace("__", "."), v.clone()))
         })
         .collect()
 }
@@ -560,7 +626,13 @@ fn set_dotted(table: &mut toml::Table, key: &str, value: &str) -> Result<(), Con
             .entry(part.to_owned())
             .or_insert_with(|| toml::Value::Table(toml::Table::new()));
         current = entry.as_table_mut().ok_or_else(|| {
-            ConfigError::key(key, format!("`{part}` is not a section, so CONTACTD_{} cannot set a key in it", key.to_ascii_uppercase().replace('.', "__")))
+            ConfigError::key(
+                key,
+                format!(
+                    "`{part}` is not a section, so CONTACTD_{} cannot set a key in it",
+                    key.to_ascii_uppercase().replace('.', "__")
+                ),
+            )
         })?;
     }
     current.insert(last.to_owned(), parsed);
@@ -589,11 +661,15 @@ mod tests {
     use super::*;
 
     fn load(text: &str, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Config::from_toml(text, Path::new("/etc/contactd/test.toml"), &env)
     }
 
-    const MINIMAL: &str = "[database]\nurl = \"sqlite://var/test.db\"\n[http]\nlisten = \"127.0.0.1:8080\"\n";
+    const MINIMAL: &str =
+        "[database]\nurl = \"sqlite://var/test.db\"\n[http]\nlisten = \"127.0.0.1:8080\"\n";
 
     #[test]
     fn minimal_config_has_defaults() {
@@ -606,15 +682,24 @@ mod tests {
 
     #[test]
     fn unknown_key_is_named() {
-        let err = load(&format!("{MINIMAL}\n[http2]\nx = 1\n"), &[]).unwrap_err().to_string();
-        assert!(err.contains("line 6") && err.contains("unknown field `http2`"), "{err}");
-        let err = load(&MINIMAL.replace("listen", "listne"), &[]).unwrap_err().to_string();
+        let err = load(&format!("{MINIMAL}\n[http2]\nx = 1\n"), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("line 6") && err.contains("unknown field `http2`"),
+            "{err}"
+        );
+        let err = load(&MINIMAL.replace("listen", "listne"), &[])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("http.listne"), "{err}");
     }
 
     #[test]
     fn syntax_error_has_line() {
-        let err = load("[database]\nurl = \"sqlite://x\"\n[http\n", &[]).unwrap_err().to_string();
+        let err = load("[database]\nurl = \"sqlite://x\"\n[http\n", &[])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("line 3"), "{err}");
         assert_eq!(err.lines().count(), 1, "{err}");
     }
@@ -636,9 +721,16 @@ mod tests {
 
     #[test]
     fn bad_url_names_key() {
-        let err = load(&MINIMAL.replace("sqlite://", "mysql://"), &[]).unwrap_err().to_string();
-        assert!(err.contains("database.url") && err.contains("mysql"), "{err}");
-        let err = load(&MINIMAL.replace("127.0.0.1:8080", "localhost"), &[]).unwrap_err().to_string();
+        let err = load(&MINIMAL.replace("sqlite://", "mysql://"), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("database.url") && err.contains("mysql"),
+            "{err}"
+        );
+        let err = load(&MINIMAL.replace("127.0.0.1:8080", "localhost"), &[])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("http.listen"), "{err}");
     }
 
@@ -648,20 +740,30 @@ mod tests {
                     [pbx]\nari_url = \"http://127.0.0.1:8088/ari\"\nusername = \"cc\"\npassword = \"ariPass\"\n";
         let config = load(text, &[]).unwrap();
         let shown = format!("{config:?}\n{}", config.to_redacted_toml());
-        assert!(!shown.contains("topsecret") && !shown.contains("ariPass"), "{shown}");
-        assert_eq!(config.database.url.expose(), "postgres://cc:topsecret@db/cc");
+        assert!(
+            !shown.contains("topsecret") && !shown.contains("ariPass"),
+            "{shown}"
+        );
+        assert_eq!(
+            config.database.url.expose(),
+            "postgres://cc:topsecret@db/cc"
+        );
     }
 
     #[test]
     fn unreadable_secret_file_is_named() {
         let text = format!("{MINIMAL}[pbx]\nari_url = \"http://127.0.0.1:8088/ari\"\nusername = \"cc\"\npassword_file = \"/nonexistent/ari\"\n");
         let err = load(&text, &[]).unwrap_err().to_string();
-        assert!(err.contains("pbx.password_file") && err.contains("/nonexistent/ari"), "{err}");
+        assert!(
+            err.contains("pbx.password_file") && err.contains("/nonexistent/ari"),
+            "{err}"
+        );
     }
 
     #[test]
     fn pbx_without_password_is_rejected() {
-        let text = format!("{MINIMAL}[pbx]\nari_url = \"http://127.0.0.1:8088/ari\"\nusername = \"cc\"\n");
+        let text =
+            format!("{MINIMAL}[pbx]\nari_url = \"http://127.0.0.1:8088/ari\"\nusername = \"cc\"\n");
         let err = load(&text, &[]).unwrap_err().to_string();
         assert!(err.contains("pbx.password"), "{err}");
     }

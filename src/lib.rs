@@ -1,6 +1,9 @@
 //! contactd: the citizen contact-center daemon. See `docs/ARCHITECTURE.md` for the map.
 
 pub mod app;
+pub mod auth;
+pub mod calendar;
+pub mod classifier;
 pub mod clock;
 pub mod config;
 pub mod http;

@@ -8,7 +8,7 @@ use clap::{Args, Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
 use contactd::app::{self, Listeners, RunHooks};
-use contactd::clock::SystemClock;
+use contactd::clock::{Clock, SystemClock};
 use contactd::config::{config_path, Config, ConfigError};
 use contactd::telemetry;
 
@@ -44,6 +44,92 @@ enum Command {
     Migrate(ConfigArg),
     /// Load and validate the configuration, print it with secrets redacted.
     CheckConfig(ConfigArg),
+    /// Manage users.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Check and import the classifier of main requests.
+    #[command(subcommand)]
+    Classifier(ClassifierCommand),
+    /// The working-time calendar: deadlines and months.
+    #[command(subcommand)]
+    Calendar(CalendarCommand),
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Add a user; the password is read from standard input (one line).
+    Add {
+        #[command(flatten)]
+        config: ConfigArg,
+        #[arg(long)]
+        login: String,
+        /// operator | executor | supervisor | admin
+        #[arg(long)]
+        role: String,
+        /// Executor unit code (executors; repeat for several units).
+        #[arg(long = "executor", value_name = "UNIT")]
+        executors: Vec<String>,
+        /// The operator's PBX extension, e.g. 1001.
+        #[arg(long)]
+        extension: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum ClassifierCommand {
+    /// Validate a classifier file (CSV or TOML) and list every problem with its line. Needs no
+    /// configuration.
+    Check { file: PathBuf },
+    /// Import a classifier file as the decision N of date D: the first import is the base, later
+    /// ones amendments on top of the latest revision.
+    Import {
+        #[command(flatten)]
+        config: ConfigArg,
+        file: PathBuf,
+        /// Decision number, e.g. 339.
+        #[arg(long)]
+        decision: u32,
+        /// Decision date, YYYY-MM-DD.
+        #[arg(long)]
+        date: chrono::NaiveDate,
+        /// Date from which new requests use this revision (default: the decision date).
+        #[arg(long)]
+        effective: Option<chrono::NaiveDate>,
+    },
+}
+
+#[derive(Subcommand)]
+enum CalendarCommand {
+    /// Print the deadline (RFC 3339) of a term counted from a moment.
+    Deadline {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Registration moment, RFC 3339, e.g. 2026-04-10T17:30:00+03:00.
+        #[arg(long)]
+        from: chrono::DateTime<chrono::FixedOffset>,
+        #[arg(long, group = "term")]
+        working_days: Option<u32>,
+        #[arg(long, group = "term")]
+        calendar_days: Option<u32>,
+        #[arg(long, group = "term")]
+        hours: Option<u32>,
+        /// Use the contact center's schedule instead of the executors'.
+        #[arg(long)]
+        contact_center: bool,
+        /// Override `calendar.martial_law` from the configuration.
+        #[arg(long)]
+        martial_law: Option<bool>,
+    },
+    /// Print a month (YYYY-MM) with working days, holidays and transfers marked.
+    Show {
+        #[command(flatten)]
+        config: ConfigArg,
+        month: String,
+        #[arg(long)]
+        contact_center: bool,
+        #[arg(long)]
+        martial_law: Option<bool>,
+    },
 }
 
 fn env_vars() -> Vec<(String, String)> {
@@ -64,9 +150,160 @@ fn fail(code: u8, message: impl std::fmt::Display) -> ExitCode {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::User(UserCommand::Add {
+            config,
+            login,
+            role,
+            executors,
+            extension,
+        }) => {
+            let (config, _) = match load_config(&config) {
+                Ok(c) => c,
+                Err(err) => return fail(EX_CONFIG, err),
+            };
+            let Some(role) = contactd::auth::Role::parse(&role) else {
+                return fail(
+                    2,
+                    format!("--role `{role}` is not one of operator, executor, supervisor, admin"),
+                );
+            };
+            let mut password = String::new();
+            if let Err(err) = std::io::stdin().read_line(&mut password) {
+                return fail(
+                    2,
+                    format!("cannot read the password from standard input: {err}"),
+                );
+            }
+            let password = password.trim_end_matches(['\n', '\r']).to_owned();
+            with_runtime(async move {
+                let storage = app::open_storage(&config).await?;
+                let user = contactd::auth::NewUser {
+                    login: login.clone(),
+                    password,
+                    role,
+                    executors,
+                    extension,
+                };
+                let id = contactd::auth::add_user(&storage, &user, SystemClock.now()).await?;
+                storage.close().await;
+                println!("user {login} added (id {id}, role {})", role.as_str());
+                Ok(())
+            })
+        }
+        Command::Classifier(ClassifierCommand::Check { file }) => {
+            let report = contactd_classifier::check_file(&file);
+            if report.is_ok() {
+                println!("{}: OK", file.display());
+                ExitCode::SUCCESS
+            } else {
+                eprint!("{report}");
+                if !report.to_string().ends_with('\n') {
+                    eprintln!();
+                }
+                ExitCode::from(1)
+            }
+        }
+        Command::Classifier(ClassifierCommand::Import {
+            config,
+            file,
+            decision,
+            date,
+            effective,
+        }) => {
+            let (config, _) = match load_config(&config) {
+                Ok(c) => c,
+                Err(err) => return fail(EX_CONFIG, err),
+            };
+            let revision = contactd_classifier::Revision {
+                decision_no: decision,
+                decision_date: date,
+                effective_date: effective.unwrap_or(date),
+            };
+            with_runtime(async move {
+                let storage = app::open_storage(&config).await?;
+                let outcome = contactd::classifier::import(
+                    &storage,
+                    &file,
+                    revision.clone(),
+                    SystemClock.now(),
+                )
+                .await?;
+                storage.close().await;
+                println!(
+                    "imported {} as revision #{} ({revision}): {} leaf items, {} executor units; running daemons pick it up on SIGHUP (systemctl reload contactd)",
+                    file.display(),
+                    outcome.revision.0,
+                    outcome.leaves,
+                    outcome.executors
+                );
+                Ok(())
+            })
+        }
+        Command::Calendar(CalendarCommand::Deadline {
+            config,
+            from,
+            working_days,
+            calendar_days,
+            hours,
+            contact_center,
+            martial_law,
+        }) => {
+            let calendar = match calendar_for(&config, contact_center, martial_law) {
+                Ok(c) => c,
+                Err(code) => return code,
+            };
+            let term = match contactd::http::parse_term(working_days, calendar_days, hours) {
+                Ok(t) => t,
+                Err(err) => {
+                    return fail(
+                        2,
+                        format!("{err} (--working-days N, --calendar-days N or --hours H)"),
+                    )
+                }
+            };
+            match calendar.deadline(from.with_timezone(&chrono::Utc), term) {
+                Ok(deadline) => {
+                    println!(
+                        "{}",
+                        deadline
+                            .with_timezone(&contactd_calendar::KYIV)
+                            .to_rfc3339()
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(err) => fail(1, err),
+            }
+        }
+        Command::Calendar(CalendarCommand::Show {
+            config,
+            month,
+            contact_center,
+            martial_law,
+        }) => {
+            let calendar = match calendar_for(&config, contact_center, martial_law) {
+                Ok(c) => c,
+                Err(code) => return code,
+            };
+            let parsed = month
+                .split_once('-')
+                .and_then(|(y, m)| Some((y.parse::<i32>().ok()?, m.parse::<u32>().ok()?)));
+            let Some((year, month_no)) = parsed else {
+                return fail(2, format!("month `{month}` is not YYYY-MM, e.g. 2026-05"));
+            };
+            match contactd_calendar::render_month(&calendar, year, month_no) {
+                Ok(text) => {
+                    print!("{text}");
+                    ExitCode::SUCCESS
+                }
+                Err(err) => fail(1, err),
+            }
+        }
         Command::CheckConfig(arg) => match load_config(&arg) {
             Ok((config, path)) => {
-                println!("# {} is valid; effective configuration (secrets redacted):", path.display());
+                println!(
+                    "# {} is valid; effective configuration (secrets redacted):",
+                    path.display()
+                );
                 print!("{}", config.to_redacted_toml());
                 ExitCode::SUCCESS
             }
@@ -103,14 +340,52 @@ fn main() -> ExitCode {
                     config_path: Some(path),
                     handle_signals: true,
                 };
-                app::run(config, listeners, Arc::new(SystemClock), CancellationToken::new(), hooks).await
+                app::run(
+                    config,
+                    listeners,
+                    Arc::new(SystemClock),
+                    CancellationToken::new(),
+                    hooks,
+                )
+                .await
             })
         }
     }
 }
 
+/// The calendar from the configuration when there is one (an explicit `--config`, or the default
+/// path when it exists), else the defaults: martial law, built-in Ukrainian holidays.
+fn calendar_for(
+    arg: &ConfigArg,
+    contact_center: bool,
+    martial_law: Option<bool>,
+) -> Result<contactd_calendar::WorkCalendar, ExitCode> {
+    let env = env_vars();
+    let path = config_path(arg.config.clone(), &env);
+    let mut settings = if arg.config.is_some() || path.exists() {
+        Config::load(&path, &env)
+            .map_err(|err| fail(EX_CONFIG, err))?
+            .calendar
+    } else {
+        contactd_calendar::CalendarSettings::default()
+    };
+    if let Some(ml) = martial_law {
+        settings.martial_law = ml;
+    }
+    let kind = if contact_center {
+        contactd_calendar::ScheduleKind::ContactCenter
+    } else {
+        contactd_calendar::ScheduleKind::Executors
+    };
+    contactd_calendar::WorkCalendar::from_settings(&settings, kind)
+        .map_err(|err| fail(EX_CONFIG, format!("calendar: {err}")))
+}
+
 fn with_runtime(work: impl std::future::Future<Output = anyhow::Result<()>>) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(err) => return fail(1, format!("cannot start the async runtime: {err}")),
     };

@@ -47,13 +47,21 @@ impl MetricsRegistry {
             "HTTP requests served, by method and status",
             metrics.http_requests.clone(),
         );
-        registry.register("db_up", "1 when the last database check succeeded", metrics.db_up.clone());
+        registry.register(
+            "db_up",
+            "1 when the last database check succeeded",
+            metrics.db_up.clone(),
+        );
         registry.register(
             "pbx_link_state",
             "PBX link: 0 disabled, 1 connecting, 2 up, 3 down",
             metrics.pbx_link_state.clone(),
         );
-        registry.register("config_reloads", "SIGHUP reloads applied", metrics.reloads.clone());
+        registry.register(
+            "config_reloads",
+            "SIGHUP reloads applied",
+            metrics.reloads.clone(),
+        );
         Self {
             registry: Arc::new(registry),
             metrics,

@@ -17,7 +17,9 @@ pub struct LogReloader {
 
 impl std::fmt::Debug for LogReloader {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LogReloader").field("active", &self.handle.is_some()).finish()
+        f.debug_struct("LogReloader")
+            .field("active", &self.handle.is_some())
+            .finish()
     }
 }
 
@@ -28,8 +30,11 @@ impl LogReloader {
     }
 
     pub fn reload(&self, filter: &str) -> Result<(), String> {
-        let Some(handle) = &self.handle else { return Ok(()) };
-        let filter = EnvFilter::try_new(filter).map_err(|e| format!("invalid log filter `{filter}`: {e}"))?;
+        let Some(handle) = &self.handle else {
+            return Ok(());
+        };
+        let filter = EnvFilter::try_new(filter)
+            .map_err(|e| format!("invalid log filter `{filter}`: {e}"))?;
         handle.reload(filter).map_err(|e| e.to_string())
     }
 }
@@ -42,27 +47,41 @@ pub fn init(filter: &str, format: LogFormat) -> LogReloader {
         .or_else(|| EnvFilter::try_new(filter).ok())
         .unwrap_or_else(|| EnvFilter::new("info"));
     let (filter, handle) = reload::Layer::new(filter);
-    let under_systemd = std::env::var_os("JOURNAL_STREAM").is_some() || std::env::var_os("INVOCATION_ID").is_some();
+    let under_systemd =
+        std::env::var_os("JOURNAL_STREAM").is_some() || std::env::var_os("INVOCATION_ID").is_some();
     let format = match format {
         LogFormat::Auto if under_systemd => LogFormat::Journald,
         LogFormat::Auto if std::io::stderr().is_terminal() => LogFormat::Text,
         LogFormat::Auto => LogFormat::Json,
         other => other,
     };
-    type Filtered = tracing_subscriber::layer::Layered<reload::Layer<EnvFilter, Registry>, Registry>;
+    type Filtered =
+        tracing_subscriber::layer::Layered<reload::Layer<EnvFilter, Registry>, Registry>;
     let output: Box<dyn Layer<Filtered> + Send + Sync> = match format {
         LogFormat::Journald => match tracing_journald::layer() {
             Ok(layer) => Box::new(layer.with_syslog_identifier("contactd".to_owned())),
-            Err(_) => Box::new(tracing_subscriber::fmt::layer().json().with_writer(std::io::stderr)),
+            Err(_) => Box::new(
+                tracing_subscriber::fmt::layer()
+                    .json()
+                    .with_writer(std::io::stderr),
+            ),
         },
-        LogFormat::Json => Box::new(tracing_subscriber::fmt::layer().json().with_writer(std::io::stderr)),
+        LogFormat::Json => Box::new(
+            tracing_subscriber::fmt::layer()
+                .json()
+                .with_writer(std::io::stderr),
+        ),
         _ => Box::new(
             tracing_subscriber::fmt::layer()
                 .with_writer(std::io::stderr)
                 .with_ansi(std::io::stderr().is_terminal()),
         ),
     };
-    let installed = tracing_subscriber::registry().with(filter).with(output).try_init().is_ok();
+    let installed = tracing_subscriber::registry()
+        .with(filter)
+        .with(output)
+        .try_init()
+        .is_ok();
     LogReloader {
         handle: installed.then_some(handle),
     }

@@ -69,7 +69,9 @@ impl From<crate::storage::StorageError> for ApiError {
 impl From<sqlx::Error> for ApiError {
     fn from(err: sqlx::Error) -> Self {
         match &err {
-            sqlx::Error::PoolTimedOut => Self::Unavailable("the database is busy or unreachable; try again shortly".into()),
+            sqlx::Error::PoolTimedOut => {
+                Self::Unavailable("the database is busy or unreachable; try again shortly".into())
+            }
             sqlx::Error::Database(db) if db.is_unique_violation() => {
                 Self::Conflict("a record with the same unique value already exists".into())
             }
@@ -86,7 +88,10 @@ impl IntoResponse for ApiError {
         let status = self.status();
         let detail = match &self {
             Self::Internal(err) => {
-                tracing::error!(error = format!("{err:#}"), "internal error while serving a request");
+                tracing::error!(
+                    error = format!("{err:#}"),
+                    "internal error while serving a request"
+                );
                 "an internal error occurred; it was logged — try again, and report it if it persists".to_owned()
             }
             other => other.to_string(),
@@ -99,6 +104,11 @@ impl IntoResponse for ApiError {
             detail,
         };
         let json = serde_json::to_vec(&body).unwrap_or_default();
-        (status, [(header::CONTENT_TYPE, "application/problem+json")], json).into_response()
+        (
+            status,
+            [(header::CONTENT_TYPE, "application/problem+json")],
+            json,
+        )
+            .into_response()
     }
 }

@@ -56,13 +56,20 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
         },
         pbx,
     };
-    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     (status, Json(body)).into_response()
 }
 
 /// Prometheus text format. With `http.metrics_token` set, the token is required as a bearer
 /// token; without it, only loopback clients are answered.
-pub async fn metrics(State(state): State<AppState>, request: Request) -> Result<Response, ApiError> {
+pub async fn metrics(
+    State(state): State<AppState>,
+    request: Request,
+) -> Result<Response, ApiError> {
     match &state.config.http.metrics_token {
         Some(token) => {
             let given = request
@@ -70,7 +77,8 @@ pub async fn metrics(State(state): State<AppState>, request: Request) -> Result<
                 .get(header::AUTHORIZATION)
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.strip_prefix("Bearer "));
-            let ok = given.is_some_and(|g| constant_time_eq(g.as_bytes(), token.expose().as_bytes()));
+            let ok =
+                given.is_some_and(|g| constant_time_eq(g.as_bytes(), token.expose().as_bytes()));
             if !ok {
                 return Err(ApiError::Unauthorized(
                     "metrics need `Authorization: Bearer <http.metrics_token>`".into(),
@@ -78,7 +86,10 @@ pub async fn metrics(State(state): State<AppState>, request: Request) -> Result<
             }
         }
         None => {
-            let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
+            let peer = request
+                .extensions()
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|c| c.0);
             if peer.is_some_and(|p| !p.ip().is_loopback()) {
                 return Err(ApiError::Forbidden(
                     "metrics are served to loopback clients only; set http.metrics_token to allow remote scraping".into(),
@@ -92,7 +103,10 @@ pub async fn metrics(State(state): State<AppState>, request: Request) -> Result<
         .pbx_link_state
         .set(state.pbx_link.borrow().gauge());
     Ok((
-        [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
         state.metrics.render(),
     )
         .into_response())

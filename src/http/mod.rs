@@ -1,24 +1,34 @@
 //! The HTTP server: `app(state)` builds the router (health, metrics, API), so handlers can be
 //! driven with `oneshot` in tests and served over a real listener by the daemon.
 
+mod calendar;
+mod classifier;
 mod error;
 mod health;
+mod session;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{Request, State};
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::get;
-use axum::Router;
+use axum::{Json, Router};
 use tokio::sync::watch;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 
+pub use calendar::parse_term;
 pub use error::ApiError;
 
+use utoipa::OpenApi;
+
+use crate::auth::{AuthUser, SharedLimiter};
+use crate::calendar::Calendars;
+use crate::classifier::ClassifierHandle;
 use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::metrics::{HttpLabels, MetricsRegistry};
@@ -33,6 +43,65 @@ pub struct AppState {
     pub metrics: MetricsRegistry,
     pub clock: SharedClock,
     pub pbx_link: watch::Receiver<LinkState>,
+    pub calendars: Calendars,
+    pub classifier: ClassifierHandle,
+    pub login_limiter: SharedLimiter,
+}
+
+/// A JSON body whose rejections are problem documents that say what was wrong.
+#[derive(FromRequest)]
+#[from_request(via(axum::Json), rejection(ApiError))]
+pub struct ApiJson<T>(pub T);
+
+impl From<JsonRejection> for ApiError {
+    fn from(rejection: JsonRejection) -> Self {
+        match rejection {
+            JsonRejection::JsonDataError(e) => {
+                ApiError::Unprocessable(format!("the JSON body does not fit: {}", e.body_text()))
+            }
+            JsonRejection::JsonSyntaxError(e) => {
+                ApiError::BadRequest(format!("the body is not valid JSON: {}", e.body_text()))
+            }
+            JsonRejection::MissingJsonContentType(_) => ApiError::BadRequest(
+                "send the body as JSON with `Content-Type: application/json`".into(),
+            ),
+            other => ApiError::BadRequest(other.body_text()),
+        }
+    }
+}
+
+/// The OpenAPI 3 document, generated from the handlers.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "contactd API",
+        description = "Citizen contact-center daemon. Every endpoint but /healthz and /readyz needs a session: POST /api/v1/session, then the cookie or `Authorization: Bearer <token>`. Errors are RFC 9457 problem details."
+    ),
+    paths(
+        session::create,
+        session::delete,
+        session::me,
+        calendar::deadline,
+        classifier::search,
+        classifier::item,
+        openapi_json
+    ),
+    components(schemas(
+        session::LoginBody,
+        session::SessionToken,
+        AuthUser,
+        crate::auth::Role,
+        calendar::DeadlineAnswer,
+        classifier::ItemView,
+        classifier::TermView
+    ))
+)]
+pub struct ApiDoc;
+
+/// This document.
+#[utoipa::path(get, path = "/api/v1/openapi.json", tag = "meta", responses((status = 200, description = "OpenAPI 3 document")))]
+async fn openapi_json(_user: AuthUser) -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
 }
 
 /// The whole HTTP application.
@@ -42,10 +111,25 @@ pub fn app(state: AppState) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
+        .route("/api/v1/openapi.json", get(openapi_json))
+        .route(
+            "/api/v1/session",
+            axum::routing::post(session::create).delete(session::delete),
+        )
+        .route("/api/v1/me", get(session::me))
+        .route("/api/v1/calendar/deadline", get(calendar::deadline))
+        .route("/api/v1/classifier/search", get(classifier::search))
+        .route("/api/v1/classifier/items/{code}", get(classifier::item))
         .fallback(not_found)
-        .layer(middleware::from_fn_with_state(state.clone(), count_requests))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            count_requests,
+        ))
         .layer(RequestBodyLimitLayer::new(body_limit))
-        .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, Duration::from_secs(30)))
+        .layer(TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(30),
+        ))
         .layer(CatchPanicLayer::new())
         .with_state(state)
 }

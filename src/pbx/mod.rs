@@ -9,9 +9,16 @@ use serde::Serialize;
 pub enum LinkState {
     /// No `[pbx]` section: the daemon runs without a PBX.
     Disabled,
-    Connecting { since: DateTime<Utc> },
-    Up { since: DateTime<Utc> },
-    Down { since: DateTime<Utc>, reason: String },
+    Connecting {
+        since: DateTime<Utc>,
+    },
+    Up {
+        since: DateTime<Utc>,
+    },
+    Down {
+        since: DateTime<Utc>,
+        reason: String,
+    },
 }
 
 impl LinkState {

@@ -74,10 +74,15 @@ impl Storage {
     /// Open the pools. For SQLite the file and its directory are created when missing.
     pub async fn connect(config: &DatabaseConfig) -> Result<Self, StorageError> {
         install_drivers();
-        let backend = config.backend().map_err(|e| StorageError::Config(e.to_string()))?;
+        let backend = config
+            .backend()
+            .map_err(|e| StorageError::Config(e.to_string()))?;
         let acquire = Duration::from_secs(config.acquire_timeout_s);
         let shown = config.url.redacted();
-        let connect_err = |source| StorageError::Connect { url: shown.clone(), source };
+        let connect_err = |source| StorageError::Connect {
+            url: shown.clone(),
+            source,
+        };
         match backend {
             Backend::Sqlite => {
                 let url = sqlite_url(config.url.expose())?;
@@ -116,14 +121,19 @@ impl Storage {
                     .connect_with(options)
                     .await
                     .map_err(connect_err)?;
-                Ok(Self { writer, reader, backend })
+                Ok(Self {
+                    writer,
+                    reader,
+                    backend,
+                })
             }
             Backend::Postgres => {
                 let mut url = Url::parse(config.url.expose())
                     .map_err(|e| StorageError::Config(format!("database.url: {e}")))?;
                 if let Some(password) = &config.password {
-                    url.set_password(Some(password.expose()))
-                        .map_err(|()| StorageError::Config("database.url cannot carry a password".into()))?;
+                    url.set_password(Some(password.expose())).map_err(|()| {
+                        StorageError::Config("database.url cannot carry a password".into())
+                    })?;
                 }
                 let options = AnyConnectOptions::from_str(url.as_str()).map_err(connect_err)?;
                 let pool = AnyPoolOptions::new()
@@ -132,7 +142,11 @@ impl Storage {
                     .connect_with(options)
                     .await
                     .map_err(connect_err)?;
-                Ok(Self { writer: pool.clone(), reader: pool, backend })
+                Ok(Self {
+                    writer: pool.clone(),
+                    reader: pool,
+                    backend,
+                })
             }
         }
     }
@@ -150,7 +164,11 @@ impl Storage {
             other => StorageError::Migrate(other),
         })?;
         let after = self.applied_versions().await?;
-        let applied_now = after.iter().copied().filter(|v| !before.contains(v)).collect();
+        let applied_now = after
+            .iter()
+            .copied()
+            .filter(|v| !before.contains(v))
+            .collect();
         Ok(MigrationReport {
             applied_now,
             schema_version: after.iter().copied().max().unwrap_or(0),
@@ -188,15 +206,19 @@ impl Storage {
         if !exists {
             return Ok(Vec::new());
         }
-        let versions = sqlx::query_scalar::<_, i64>("SELECT version FROM _sqlx_migrations WHERE success = TRUE ORDER BY version")
-            .fetch_all(&self.writer)
-            .await?;
+        let versions = sqlx::query_scalar::<_, i64>(
+            "SELECT version FROM _sqlx_migrations WHERE success = TRUE ORDER BY version",
+        )
+        .fetch_all(&self.writer)
+        .await?;
         Ok(versions)
     }
 
     /// A cheap round trip, for `/readyz`.
     pub async fn ping(&self) -> Result<(), StorageError> {
-        sqlx::query_scalar::<_, i32>("SELECT 1").fetch_one(&self.reader).await?;
+        sqlx::query_scalar::<_, i32>("SELECT 1")
+            .fetch_one(&self.reader)
+            .await?;
         Ok(())
     }
 
@@ -235,14 +257,21 @@ fn sqlite_url(url: &str) -> Result<String, StorageError> {
         ));
     }
     if path != ":memory:" {
-        if let Some(dir) = Path::new(path).parent().filter(|d| !d.as_os_str().is_empty()) {
+        if let Some(dir) = Path::new(path)
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+        {
             std::fs::create_dir_all(dir).map_err(|source| StorageError::CreateDir {
                 dir: dir.display().to_string(),
                 source,
             })?;
         }
     }
-    let query = if query.is_empty() { "mode=rwc".to_owned() } else { query.to_owned() };
+    let query = if query.is_empty() {
+        "mode=rwc".to_owned()
+    } else {
+        query.to_owned()
+    };
     Ok(format!("sqlite://{path}?{query}"))
 }
 
@@ -267,12 +296,17 @@ mod tests {
         let url = sqlite_url(&format!("sqlite://{}", path.display())).unwrap();
         assert!(url.ends_with("?mode=rwc"), "{url}");
         assert!(path.parent().unwrap().is_dir());
-        assert_eq!(sqlite_url("sqlite://x.db?mode=ro").unwrap(), "sqlite://x.db?mode=ro");
+        assert_eq!(
+            sqlite_url("sqlite://x.db?mode=ro").unwrap(),
+            "sqlite://x.db?mode=ro"
+        );
     }
 
     #[test]
     fn db_time_round_trips() {
-        let t = DateTime::parse_from_rfc3339("2026-10-25T03:59:59.123456+02:00").unwrap().with_timezone(&Utc);
+        let t = DateTime::parse_from_rfc3339("2026-10-25T03:59:59.123456+02:00")
+            .unwrap()
+            .with_timezone(&Utc);
         assert_eq!(from_db_time(to_db_time(t)), t);
     }
 }
