@@ -38,7 +38,10 @@ fn contactd(args: &[&str]) -> std::process::Output {
 fn check(dir: &Path, body: &str) -> (i32, String) {
     let path = write_config(dir, body);
     let out = contactd(&["check-config", "--config", path.to_str().unwrap()]);
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 #[test]
@@ -53,7 +56,10 @@ fn check_config_prints_effective_config_with_secrets_redacted() {
     assert!(out.status.success(), "{out:?}");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("listen = \"127.0.0.1:8080\""), "{stdout}");
-    assert!(stdout.contains("[redacted]") && !stdout.contains("ariSecret"), "{stdout}");
+    assert!(
+        stdout.contains("[redacted]") && !stdout.contains("ariSecret"),
+        "{stdout}"
+    );
 }
 
 #[test]
@@ -74,8 +80,15 @@ fn invalid_configs_give_one_clear_line_and_exit_non_zero() {
     ];
     for (body, needles) in cases {
         let (code, stderr) = check(dir.path(), &body);
-        assert_eq!(code, 78, "expected EX_CONFIG for:\n{body}\nstderr: {stderr}");
-        assert_eq!(stderr.trim_end().lines().count(), 1, "one line, got: {stderr}");
+        assert_eq!(
+            code, 78,
+            "expected EX_CONFIG for:\n{body}\nstderr: {stderr}"
+        );
+        assert_eq!(
+            stderr.trim_end().lines().count(),
+            1,
+            "one line, got: {stderr}"
+        );
         for needle in needles {
             assert!(stderr.contains(needle), "`{needle}` missing from: {stderr}");
         }
@@ -94,8 +107,14 @@ fn port_in_use_is_reported_with_the_key() {
     let out = contactd(&["run", "--config", path.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1), "{out:?}");
     let stderr = String::from_utf8_lossy(&out.stderr);
-    let line = stderr.lines().find(|l| l.starts_with("contactd: error:")).unwrap_or_default();
-    assert!(line.contains("http.listen") && line.contains(&addr) && line.contains("in use"), "{stderr}");
+    let line = stderr
+        .lines()
+        .find(|l| l.starts_with("contactd: error:"))
+        .unwrap_or_default();
+    assert!(
+        line.contains("http.listen") && line.contains(&addr) && line.contains("in use"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -123,12 +142,18 @@ fn migrate_subcommand_applies_and_reports() {
 #[test]
 fn run_notifies_ready_serves_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let addr = format!("127.0.0.1:{port}");
     let path = write_config(dir.path(), &sqlite_config(dir.path(), &addr));
     let socket_path = dir.path().join("notify.sock");
     let socket = UnixDatagram::bind(&socket_path).unwrap();
-    socket.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
     let mut child = Command::new(BIN)
         .args(["run", "--config", path.to_str().unwrap()])
         .env("NOTIFY_SOCKET", &socket_path)
@@ -146,7 +171,10 @@ fn run_notifies_ready_serves_and_stops_on_sigterm() {
         messages.push('\n');
     }
     // READY only after migrations ran and the listener is bound.
-    assert!(messages.contains("STATUS=applying database migrations"), "{messages}");
+    assert!(
+        messages.contains("STATUS=applying database migrations"),
+        "{messages}"
+    );
     let body = http_get(&addr, "/readyz");
     assert!(body.contains("\"ready\":true"), "{body}");
 
@@ -157,7 +185,10 @@ fn run_notifies_ready_serves_and_stops_on_sigterm() {
         reloaded.push_str(&String::from_utf8_lossy(&buf[..n]));
     }
     assert!(reloaded.contains("RELOADING=1"), "{reloaded}");
-    assert!(http_get(&addr, "/healthz").contains("ok"), "still serving after SIGHUP");
+    assert!(
+        http_get(&addr, "/healthz").contains("ok"),
+        "still serving after SIGHUP"
+    );
 
     let stopped_at = Instant::now();
     kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
@@ -165,11 +196,19 @@ fn run_notifies_ready_serves_and_stops_on_sigterm() {
         if let Some(status) = child.try_wait().unwrap() {
             break status;
         }
-        assert!(stopped_at.elapsed() < Duration::from_secs(5), "did not stop within the 5 s deadline");
+        assert!(
+            stopped_at.elapsed() < Duration::from_secs(5),
+            "did not stop within the 5 s deadline"
+        );
         std::thread::sleep(Duration::from_millis(20));
     };
     let mut stderr = String::new();
-    child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
     assert_eq!(status.code(), Some(0), "{stderr}");
     assert!(stderr.contains("stopped cleanly"), "{stderr}");
     assert!(stderr.contains("configuration reloaded"), "{stderr}");
@@ -178,9 +217,24 @@ fn run_notifies_ready_serves_and_stops_on_sigterm() {
 fn http_get(addr: &str, path: &str) -> String {
     use std::io::Write;
     let mut stream = std::net::TcpStream::connect(addr).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
     let mut response = String::new();
     stream.read_to_string(&mut response).unwrap();
     response
+}
+
+#[test]
+fn shipped_configs_are_valid() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
+    for file in ["contactd.example.toml", "dev.toml"] {
+        let out = contactd(&["check-config", "--config", root.join(file).to_str().unwrap()]);
+        assert!(out.status.success(), "{file}: {}", String::from_utf8_lossy(&out.stderr));
+    }
 }
