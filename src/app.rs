@@ -18,8 +18,10 @@ use crate::classifier::ClassifierHandle;
 use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::http::{self, AppState};
+use crate::hub::Hub;
 use crate::metrics::MetricsRegistry;
-use crate::pbx::LinkState;
+use crate::pbx::link::LinkDeps;
+use crate::pbx::{self, LinkState};
 use crate::storage::Storage;
 use crate::telemetry::LogReloader;
 
@@ -94,7 +96,19 @@ pub async fn run(
     } else {
         LinkState::Disabled
     };
-    let (_link_tx, link_rx) = watch::channel(initial_link);
+    metrics.metrics.pbx_link_state.set(initial_link.gauge());
+    let (link_tx, link_rx) = watch::channel(initial_link);
+    let hub = Hub::new(shutdown.clone(), tasks.clone());
+    if let Some(pbx) = &config.pbx {
+        let deps = LinkDeps {
+            storage: storage.clone(),
+            clock: clock.clone(),
+            metrics: metrics.clone(),
+            hub: hub.clone(),
+        };
+        pbx::link::spawn(&tasks, pbx, deps, link_tx, shutdown.clone())
+            .context("starting the PBX link")?;
+    }
 
     let calendars =
         Calendars::from_settings(&config.calendar).context("building the working-time calendar")?;
@@ -121,6 +135,7 @@ pub async fn run(
         calendars,
         classifier: classifier.clone(),
         login_limiter: Arc::new(LoginLimiter::new(10, chrono::Duration::minutes(5))),
+        hub,
     };
     let router = http::app(state);
     let addr = listeners

@@ -7,6 +7,7 @@ pub mod classifier;
 pub mod clock;
 pub mod config;
 pub mod http;
+pub mod hub;
 pub mod metrics;
 pub mod pbx;
 pub mod storage;

@@ -16,6 +16,20 @@ pub struct HttpLabels {
     pub status: u16,
 }
 
+/// `result` of an ARI WebSocket frame: `ok`, `unknown` (an event type not modelled),
+/// `malformed` (not JSON, no `type`, or a known type that does not match its model),
+/// `oversized`, `binary`, `dropped` (the consumer queue was full).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct FrameLabels {
+    pub result: &'static str,
+}
+
+/// `kind` of a call event: `ringing`, `answered`, `ended`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CallEventLabels {
+    pub kind: &'static str,
+}
+
 /// Every metric the daemon exports. Later parts add their own fields here.
 #[derive(Debug, Default)]
 pub struct Metrics {
@@ -24,6 +38,24 @@ pub struct Metrics {
     /// 0 = disabled (no `[pbx]`), 1 = connecting, 2 = up, 3 = down.
     pub pbx_link_state: Gauge,
     pub reloads: Counter,
+    /// ARI frames by result (see [`FrameLabels`]).
+    pub ari_frames: Family<FrameLabels, Counter>,
+    /// Successful ARI WebSocket connections (the first one and every reconnect).
+    pub pbx_connects: Counter,
+    /// ARI WebSocket connection attempts that failed (refused, timed out, rejected credentials).
+    pub pbx_connect_failures: Counter,
+    /// Reconciliations with `GET /ari/channels` that failed.
+    pub pbx_reconcile_failures: Counter,
+    /// Call events from the tracker, by kind.
+    pub call_events: Family<CallEventLabels, Counter>,
+    /// Calls the tracker follows now.
+    pub calls_active: Gauge,
+    /// Call events not recorded because the record queue was full or the database failed.
+    pub call_records_failed: Counter,
+    /// Operator sockets open now.
+    pub operator_sockets: Gauge,
+    /// Fresh snapshots sent to operator sockets that fell behind.
+    pub operator_resyncs: Counter,
 }
 
 /// The registry plus handles to the metrics in it.
@@ -61,6 +93,51 @@ impl MetricsRegistry {
             "config_reloads",
             "SIGHUP reloads applied",
             metrics.reloads.clone(),
+        );
+        registry.register(
+            "ari_frames",
+            "ARI WebSocket frames by result: ok, unknown, malformed, oversized, binary, dropped",
+            metrics.ari_frames.clone(),
+        );
+        registry.register(
+            "pbx_connects",
+            "Successful ARI WebSocket connections (first and reconnects)",
+            metrics.pbx_connects.clone(),
+        );
+        registry.register(
+            "pbx_connect_failures",
+            "ARI WebSocket connection attempts that failed",
+            metrics.pbx_connect_failures.clone(),
+        );
+        registry.register(
+            "pbx_reconcile_failures",
+            "Reconciliations with GET /ari/channels that failed",
+            metrics.pbx_reconcile_failures.clone(),
+        );
+        registry.register(
+            "call_events",
+            "Call events from the call tracker, by kind",
+            metrics.call_events.clone(),
+        );
+        registry.register(
+            "calls_active",
+            "Calls the call tracker follows now",
+            metrics.calls_active.clone(),
+        );
+        registry.register(
+            "call_records_failed",
+            "Call events not recorded (record queue full or database error)",
+            metrics.call_records_failed.clone(),
+        );
+        registry.register(
+            "operator_sockets",
+            "Operator WebSockets open now",
+            metrics.operator_sockets.clone(),
+        );
+        registry.register(
+            "operator_resyncs",
+            "Fresh snapshots sent to operator sockets that fell behind",
+            metrics.operator_resyncs.clone(),
         );
         Self {
             registry: Arc::new(registry),

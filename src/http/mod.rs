@@ -5,6 +5,7 @@ mod calendar;
 mod classifier;
 mod error;
 mod health;
+mod operator;
 mod session;
 
 use std::sync::Arc;
@@ -31,6 +32,7 @@ use crate::calendar::Calendars;
 use crate::classifier::ClassifierHandle;
 use crate::clock::SharedClock;
 use crate::config::Config;
+use crate::hub::Hub;
 use crate::metrics::{HttpLabels, MetricsRegistry};
 use crate::pbx::LinkState;
 use crate::storage::Storage;
@@ -46,6 +48,8 @@ pub struct AppState {
     pub calendars: Calendars,
     pub classifier: ClassifierHandle,
     pub login_limiter: SharedLimiter,
+    /// Call events for the operator sockets.
+    pub hub: Hub,
 }
 
 /// A JSON body whose rejections are problem documents that say what was wrong.
@@ -111,6 +115,7 @@ pub fn app(state: AppState) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
+        .route("/ws/operator", get(operator::operator_socket))
         .route("/api/v1/openapi.json", get(openapi_json))
         .route(
             "/api/v1/session",

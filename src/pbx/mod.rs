@@ -1,4 +1,9 @@
-//! The PBX link as the rest of the daemon sees it: its state, published on a `watch` channel.
+//! The PBX link as the rest of the daemon sees it: its state, published on a `watch` channel;
+//! the link task (`link`: ARI client → call tracker → hub and call records) and the call
+//! records (`records`).
+
+pub mod link;
+pub mod records;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;

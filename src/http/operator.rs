@@ -1,0 +1,256 @@
+//! `GET /ws/operator`: the operator console's push socket (contract in CONTRACTS.md).
+//!
+//! Authenticated like the API (session cookie or `Authorization: Bearer`); operators and
+//! supervisors with a PBX extension only. JSON text frames: `snapshot` on connect (and again
+//! after the socket fell behind), then `call.ringing`, `call.answered` and `call.ended` for the
+//! calls at this extension. Every `call.ringing` sent is followed by a `call.ended` for the same
+//! call, also across a resynchronisation. A socket that does not take a frame within
+//! [`WRITE_TIMEOUT`] is closed; it never slows anyone else. On shutdown the socket gets a close
+//! frame (1001, going away).
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::State;
+use axum::response::Response;
+use futures_util::{SinkExt, StreamExt};
+use serde_json::json;
+use tokio::sync::broadcast::error::RecvError;
+
+use super::{ApiError, AppState};
+use crate::auth::{AuthUser, Role};
+use crate::hub::{caller_history, ActiveCall, EndInfo, Hub, Push};
+use crate::pbx::records::outcome_str;
+
+/// How long one frame may take to reach a client before the socket is closed.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Opens the operator socket.
+pub async fn operator_socket(
+    State(state): State<AppState>,
+    user: AuthUser,
+    upgrade: WebSocketUpgrade,
+) -> Result<Response, ApiError> {
+    user.require(&[Role::Operator, Role::Supervisor], "the operator socket")?;
+    let Some(extension) = user.extension.clone().filter(|e| !e.is_empty()) else {
+        return Err(ApiError::Forbidden(format!(
+            "user {} has no PBX extension, so no calls can be shown; give the user one (e.g. \
+             `contactd user add … --extension 1001`)",
+            user.login
+        )));
+    };
+    Ok(upgrade.on_upgrade(move |socket| serve(socket, state, user, extension)))
+}
+
+/// Decrements the open-socket gauge however the socket ends.
+struct SocketGauge(AppState);
+
+impl Drop for SocketGauge {
+    fn drop(&mut self) {
+        self.0.metrics.metrics.operator_sockets.dec();
+    }
+}
+
+/// Why a socket stopped.
+enum Stop {
+    /// The client went away or a write failed: nothing more to send.
+    Gone,
+    /// The daemon is shutting down: send a close frame.
+    Shutdown,
+}
+
+struct Session {
+    state: AppState,
+    hub: Hub,
+    extension: String,
+    /// Calls this socket showed (ringing or in a snapshot) and has not yet ended.
+    open: HashSet<String>,
+}
+
+async fn serve(socket: WebSocket, state: AppState, user: AuthUser, extension: String) {
+    let hub = state.hub.clone();
+    let _token = hub.socket_token();
+    state.metrics.metrics.operator_sockets.inc();
+    let _gauge = SocketGauge(state.clone());
+    tracing::info!(login = %user.login, %extension, "operator socket open");
+    let (mut sink, mut stream) = socket.split();
+    let mut session = Session {
+        state,
+        hub: hub.clone(),
+        extension,
+        open: HashSet::new(),
+    };
+    let mut sub = hub.subscribe(&session.extension);
+    let mut stop = session.send_snapshot(&mut sink, &sub.snapshot).await.err();
+    while stop.is_none() {
+        tokio::select! {
+            () = hub.shutdown().cancelled() => stop = Some(Stop::Shutdown),
+            incoming = stream.next() => match incoming {
+                // Pings are answered by the WebSocket layer; the console sends nothing else
+                // we act on.
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => stop = Some(Stop::Gone),
+                Some(Ok(_)) => {}
+            },
+            received = sub.events.recv() => match received {
+                Ok(push) => {
+                    if let Err(s) = session.deliver(&mut sink, &push).await {
+                        stop = Some(s);
+                    }
+                }
+                Err(RecvError::Lagged(missed)) => {
+                    session.state.metrics.metrics.operator_resyncs.inc();
+                    tracing::warn!(extension = %session.extension, missed,
+                        "operator socket fell behind; sending a fresh snapshot");
+                    sub = hub.subscribe(&session.extension);
+                    if let Err(s) = session.resync(&mut sink, &sub.snapshot).await {
+                        stop = Some(s);
+                    }
+                }
+                Err(RecvError::Closed) => stop = Some(Stop::Shutdown),
+            },
+        }
+    }
+    if let Some(Stop::Shutdown) = stop {
+        let close = Message::Close(Some(CloseFrame {
+            code: axum::extract::ws::close_code::AWAY,
+            reason: "contactd is shutting down; reconnect shortly".into(),
+        }));
+        let _ = tokio::time::timeout(WRITE_TIMEOUT, sink.send(close)).await;
+    }
+    tracing::info!(login = %user.login, extension = %session.extension, "operator socket closed");
+}
+
+type Sink = futures_util::stream::SplitSink<WebSocket, Message>;
+
+impl Session {
+    async fn send(&self, sink: &mut Sink, frame: serde_json::Value) -> Result<(), Stop> {
+        let text = frame.to_string();
+        match tokio::time::timeout(WRITE_TIMEOUT, sink.send(Message::Text(text.into()))).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err(Stop::Gone),
+            Err(_) => {
+                tracing::warn!(extension = %self.extension,
+                    "operator socket does not take frames; closing it");
+                Err(Stop::Gone)
+            }
+        }
+    }
+
+    async fn send_snapshot(&mut self, sink: &mut Sink, calls: &[ActiveCall]) -> Result<(), Stop> {
+        self.open = calls.iter().map(|c| c.call_id.clone()).collect();
+        self.send(
+            sink,
+            json!({
+                "type": "snapshot",
+                "operator_extension": self.extension,
+                "calls": calls,
+            }),
+        )
+        .await
+    }
+
+    /// After falling behind: end the calls that ended meanwhile, then a fresh snapshot.
+    async fn resync(&mut self, sink: &mut Sink, calls: &[ActiveCall]) -> Result<(), Stop> {
+        let still: HashSet<&str> = calls.iter().map(|c| c.call_id.as_str()).collect();
+        let mut gone: Vec<String> = self
+            .open
+            .iter()
+            .filter(|id| !still.contains(id.as_str()))
+            .cloned()
+            .collect();
+        gone.sort();
+        for call_id in gone {
+            // Remembered ends give the real outcome; a call that ended too long ago to be
+            // remembered is reported as failed, flagged as inferred.
+            let end = self
+                .hub
+                .recent_end(&call_id, &self.extension)
+                .unwrap_or(EndInfo {
+                    outcome: contactd_ari::Outcome::Failed,
+                    duration_s: None,
+                    reconciled: true,
+                });
+            self.send(sink, ended_frame(&call_id, &end)).await?;
+        }
+        self.send_snapshot(sink, calls).await
+    }
+
+    async fn deliver(&mut self, sink: &mut Sink, push: &Arc<Push>) -> Result<(), Stop> {
+        if !push.concerns(&self.extension) {
+            return Ok(());
+        }
+        match push.as_ref() {
+            Push::Ringing(call) => {
+                if !self.open.insert(call.call_id.clone()) {
+                    return Ok(()); // already shown (in the snapshot)
+                }
+                // The one storage lookup on the call path; it delays this socket only.
+                let history = match caller_history(&self.state.storage, &call.caller_number).await {
+                    Ok(h) => h,
+                    Err(err) => {
+                        tracing::warn!(call_id = %call.call_id, error = %err,
+                            "caller history unavailable; the pop-up shows the number only");
+                        Default::default()
+                    }
+                };
+                self.send(
+                    sink,
+                    json!({
+                        "type": "call.ringing",
+                        "call_id": call.call_id,
+                        "direction": call.direction,
+                        "caller_number": call.caller_number,
+                        "caller_name": call.caller_name,
+                        "dialed_number": call.dialed_number,
+                        "operator_extension": call.operator_extension,
+                        "applicant": history.applicant,
+                        "open_requests": history.open_requests,
+                        "recent_requests": history.recent_requests,
+                    }),
+                )
+                .await
+            }
+            Push::Answered {
+                call_id,
+                answered_by,
+                ..
+            } => {
+                if !self.open.contains(call_id) {
+                    return Ok(());
+                }
+                self.send(
+                    sink,
+                    json!({
+                        "type": "call.answered",
+                        "call_id": call_id,
+                        "answered_by": answered_by,
+                    }),
+                )
+                .await
+            }
+            Push::Ended { call_id, end, .. } => {
+                if !self.open.remove(call_id) {
+                    return Ok(());
+                }
+                self.send(sink, ended_frame(call_id, end)).await
+            }
+        }
+    }
+}
+
+fn ended_frame(call_id: &str, end: &EndInfo) -> serde_json::Value {
+    let mut frame = json!({
+        "type": "call.ended",
+        "call_id": call_id,
+        "outcome": outcome_str(end.outcome),
+    });
+    if let Some(d) = end.duration_s {
+        frame["duration_s"] = json!(d);
+    }
+    if end.reconciled {
+        frame["reconciled"] = json!(true);
+    }
+    frame
+}

@@ -1,0 +1,382 @@
+//! The operator push hub: call events from the PBX link go out on one broadcast channel, and a
+//! snapshot of the calls now ringing at or talking to each extension is kept beside it.
+//!
+//! Publishing never waits: the broadcast ring buffer is each socket's bounded queue, so a slow
+//! socket only falls behind itself. A socket that lags (its queue overflowed) resubscribes and
+//! gets a fresh snapshot instead of silence. Subscribing takes the snapshot and the receiver
+//! under the same lock as publishing, so a socket sees every event after its snapshot exactly
+//! once.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use chrono::{DateTime, Utc};
+use contactd_ari::tracker::CallDirection;
+use contactd_ari::{CallEvent, Outcome};
+use contactd_domain::CallerNumber;
+use serde::Serialize;
+use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::task_tracker::TaskTrackerToken;
+use tokio_util::task::TaskTracker;
+
+use crate::storage::{Storage, StorageError};
+
+/// Events buffered per socket before it counts as lagging and gets a fresh snapshot.
+pub const SOCKET_QUEUE: usize = 1024;
+/// How many recent call ends are remembered, to tell a lagging socket how its calls ended.
+const RECENT_ENDS: usize = 4096;
+
+/// Where an operator's phone is in a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LegStatus {
+    Ringing,
+    Talking,
+}
+
+/// One call at one extension, as the snapshot shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ActiveCall {
+    pub call_id: String,
+    pub direction: CallDirection,
+    /// E.164 when the caller id is a valid number, else as received (e.g. `anonymous`).
+    pub caller_number: CallerNumber,
+    pub caller_name: String,
+    pub dialed_number: String,
+    pub operator_extension: String,
+    pub state: LegStatus,
+    /// The extension that answered the call, when someone did (possibly a colleague).
+    pub answered_by: Option<String>,
+    /// When this phone started ringing.
+    pub since: DateTime<Utc>,
+}
+
+/// How a call ended for one extension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EndInfo {
+    pub outcome: Outcome,
+    pub duration_s: Option<u32>,
+    pub reconciled: bool,
+}
+
+/// One event on the broadcast channel, with the extensions it concerns.
+#[derive(Debug, Clone)]
+pub enum Push {
+    /// `call.operator_extension`'s phone rings.
+    Ringing(ActiveCall),
+    /// The call was answered; `targets` are the extensions that had a leg in it then.
+    Answered {
+        call_id: String,
+        answered_by: String,
+        targets: Vec<String>,
+    },
+    /// The call is over for `operator_extension`.
+    Ended {
+        call_id: String,
+        operator_extension: String,
+        end: EndInfo,
+    },
+}
+
+impl Push {
+    /// Whether the operator at `extension` should hear of this event.
+    pub fn concerns(&self, extension: &str) -> bool {
+        match self {
+            Push::Ringing(call) => call.operator_extension == extension,
+            Push::Answered { targets, .. } => targets.iter().any(|t| t == extension),
+            Push::Ended {
+                operator_extension, ..
+            } => operator_extension == extension,
+        }
+    }
+}
+
+/// A socket's view: the snapshot at subscription time and the events after it.
+#[derive(Debug)]
+pub struct Subscription {
+    pub snapshot: Vec<ActiveCall>,
+    pub events: broadcast::Receiver<Arc<Push>>,
+}
+
+#[derive(Debug, Default)]
+struct HubState {
+    /// (call_id, extension) → the call at that extension.
+    active: BTreeMap<(String, String), ActiveCall>,
+    recent_ends: HashMap<(String, String), EndInfo>,
+    recent_order: VecDeque<(String, String)>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    state: Mutex<HubState>,
+    tx: broadcast::Sender<Arc<Push>>,
+    shutdown: CancellationToken,
+    tasks: TaskTracker,
+}
+
+/// The hub; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Hub {
+    inner: Arc<Inner>,
+}
+
+impl Hub {
+    /// A hub whose sockets close when `shutdown` is cancelled and are tracked by `tasks` (so the
+    /// daemon waits for their close frames before it exits).
+    pub fn new(shutdown: CancellationToken, tasks: TaskTracker) -> Self {
+        let (tx, _) = broadcast::channel(SOCKET_QUEUE);
+        Hub {
+            inner: Arc::new(Inner {
+                state: Mutex::new(HubState::default()),
+                tx,
+                shutdown,
+                tasks,
+            }),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HubState> {
+        // The state is updated in single steps that cannot panic half-way; a poisoned lock
+        // still holds a consistent state.
+        self.inner
+            .state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Applies a call event to the snapshot and broadcasts it. Never waits.
+    pub fn publish(&self, event: &CallEvent) {
+        let mut state = self.lock();
+        let push = match event {
+            CallEvent::Ringing {
+                call_id,
+                direction,
+                caller_number_raw,
+                caller_name,
+                dialed_number,
+                operator_extension,
+                at,
+            } => {
+                let call = ActiveCall {
+                    call_id: call_id.clone(),
+                    direction: *direction,
+                    caller_number: CallerNumber::from_pbx(caller_number_raw),
+                    caller_name: caller_name.clone(),
+                    dialed_number: dialed_number.clone(),
+                    operator_extension: operator_extension.clone(),
+                    state: LegStatus::Ringing,
+                    answered_by: None,
+                    since: *at,
+                };
+                state
+                    .active
+                    .insert((call_id.clone(), operator_extension.clone()), call.clone());
+                Push::Ringing(call)
+            }
+            CallEvent::Answered {
+                call_id,
+                answered_by,
+                ..
+            } => {
+                let mut targets = Vec::new();
+                let range = (call_id.clone(), String::new())..;
+                for ((id, ext), call) in state.active.range_mut(range) {
+                    if id != call_id {
+                        break;
+                    }
+                    call.answered_by = Some(answered_by.clone());
+                    if ext == answered_by {
+                        call.state = LegStatus::Talking;
+                    }
+                    targets.push(ext.clone());
+                }
+                Push::Answered {
+                    call_id: call_id.clone(),
+                    answered_by: answered_by.clone(),
+                    targets,
+                }
+            }
+            CallEvent::Ended {
+                call_id,
+                operator_extension,
+                outcome,
+                duration_s,
+                reconciled,
+                ..
+            } => {
+                let key = (call_id.clone(), operator_extension.clone());
+                state.active.remove(&key);
+                let end = EndInfo {
+                    outcome: *outcome,
+                    duration_s: *duration_s,
+                    reconciled: *reconciled,
+                };
+                if state.recent_ends.insert(key.clone(), end).is_none() {
+                    state.recent_order.push_back(key);
+                    if state.recent_order.len() > RECENT_ENDS {
+                        if let Some(old) = state.recent_order.pop_front() {
+                            state.recent_ends.remove(&old);
+                        }
+                    }
+                }
+                Push::Ended {
+                    call_id: call_id.clone(),
+                    operator_extension: operator_extension.clone(),
+                    end,
+                }
+            }
+        };
+        // No receivers is fine: nobody is connected.
+        let _ = self.inner.tx.send(Arc::new(push));
+    }
+
+    /// The calls ringing at or talking to `extension` now, oldest first.
+    pub fn snapshot(&self, extension: &str) -> Vec<ActiveCall> {
+        snapshot_of(&self.lock(), extension)
+    }
+
+    /// A snapshot for `extension` and the events after it (call again after lagging).
+    pub fn subscribe(&self, extension: &str) -> Subscription {
+        let state = self.lock();
+        Subscription {
+            snapshot: snapshot_of(&state, extension),
+            events: self.inner.tx.subscribe(),
+        }
+    }
+
+    /// How the call ended at `extension`, if it ended recently.
+    pub fn recent_end(&self, call_id: &str, extension: &str) -> Option<EndInfo> {
+        self.lock()
+            .recent_ends
+            .get(&(call_id.to_owned(), extension.to_owned()))
+            .copied()
+    }
+
+    /// Cancelled when the daemon shuts down: sockets send a close frame and finish.
+    pub fn shutdown(&self) -> &CancellationToken {
+        &self.inner.shutdown
+    }
+
+    /// Held by each socket task so that the daemon waits for it at shutdown.
+    pub fn socket_token(&self) -> TaskTrackerToken {
+        self.inner.tasks.token()
+    }
+}
+
+fn snapshot_of(state: &HubState, extension: &str) -> Vec<ActiveCall> {
+    let mut calls: Vec<ActiveCall> = state
+        .active
+        .values()
+        .filter(|c| c.operator_extension == extension)
+        .cloned()
+        .collect();
+    calls.sort_by(|a, b| (a.since, &a.call_id).cmp(&(b.since, &b.call_id)));
+    calls
+}
+
+/// What the pop-up shows about the caller beside the number.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct CallerHistory {
+    /// The applicant registered with this number (object or null).
+    pub applicant: Option<serde_json::Value>,
+    /// The caller's requests still open.
+    pub open_requests: Vec<serde_json::Value>,
+    /// The caller's most recent closed requests.
+    pub recent_requests: Vec<serde_json::Value>,
+}
+
+/// The caller's applicant record and request history for the pop-up: the one storage lookup on
+/// the call path.
+///
+/// Today this returns an empty history (`applicant: null`, no requests) without touching the
+/// database: applicants and requests arrive with the requests issue, which fills this in with a
+/// single indexed query on the caller's E.164 number (a `Raw` caller id such as `anonymous` has
+/// no history).
+pub async fn caller_history(
+    _storage: &Storage,
+    _caller: &CallerNumber,
+) -> Result<CallerHistory, StorageError> {
+    Ok(CallerHistory::default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_800_000_000 + s, 0).unwrap()
+    }
+
+    fn ringing(call: &str, ext: &str) -> CallEvent {
+        CallEvent::Ringing {
+            call_id: call.into(),
+            direction: CallDirection::Inbound,
+            caller_number_raw: "0671234567".into(),
+            caller_name: "Resident".into(),
+            dialed_number: "1580".into(),
+            operator_extension: ext.into(),
+            at: at(0),
+        }
+    }
+
+    fn ended(call: &str, ext: &str, outcome: Outcome) -> CallEvent {
+        CallEvent::Ended {
+            call_id: call.into(),
+            operator_extension: ext.into(),
+            outcome,
+            duration_s: None,
+            reconciled: false,
+            at: at(5),
+        }
+    }
+
+    #[tokio::test]
+    async fn snapshot_and_targets_follow_the_call() {
+        let hub = Hub::new(CancellationToken::new(), TaskTracker::new());
+        let mut sub = hub.subscribe("1001");
+        assert!(sub.snapshot.is_empty());
+        hub.publish(&ringing("c1", "1001"));
+        hub.publish(&ringing("c1", "1002"));
+        hub.publish(&CallEvent::Answered {
+            call_id: "c1".into(),
+            answered_by: "1002".into(),
+            at: at(2),
+        });
+        let snap = hub.snapshot("1002");
+        assert_eq!(snap.len(), 1);
+        assert_eq!(snap[0].state, LegStatus::Talking);
+        assert_eq!(hub.snapshot("1001")[0].state, LegStatus::Ringing);
+        assert_eq!(
+            hub.snapshot("1001")[0].caller_number.as_str(),
+            "+380671234567"
+        );
+        hub.publish(&ended("c1", "1001", Outcome::AnsweredElsewhere));
+        assert!(hub.snapshot("1001").is_empty());
+        assert_eq!(
+            hub.recent_end("c1", "1001").map(|e| e.outcome),
+            Some(Outcome::AnsweredElsewhere)
+        );
+        let mut seen = Vec::new();
+        while let Ok(p) = sub.events.try_recv() {
+            seen.push(p.concerns("1001"));
+        }
+        // ringing 1001, ringing 1002, answered (both), ended 1001
+        assert_eq!(seen, vec![true, false, true, true]);
+    }
+
+    #[tokio::test]
+    async fn a_lagging_receiver_is_told_so() {
+        let hub = Hub::new(CancellationToken::new(), TaskTracker::new());
+        let mut sub = hub.subscribe("1001");
+        for i in 0..(SOCKET_QUEUE + 10) {
+            hub.publish(&ringing(&format!("c{i}"), "1001"));
+        }
+        assert!(matches!(
+            sub.events.try_recv(),
+            Err(broadcast::error::TryRecvError::Lagged(_))
+        ));
+        let fresh = hub.subscribe("1001");
+        assert_eq!(fresh.snapshot.len(), SOCKET_QUEUE + 10);
+    }
+}

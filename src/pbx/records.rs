@@ -1,0 +1,182 @@
+//! Call records: the call tracker's events written to `calls` and `call_legs` by a task of its
+//! own, behind a bounded queue, so the PBX event path never waits on the database.
+//!
+//! Every write is an idempotent upsert (`ON CONFLICT … DO NOTHING / DO UPDATE … WHERE`), the same
+//! SQL on SQLite and PostgreSQL: a replayed or duplicated event, or a call seen again after a
+//! reconnect, never makes a second record or moves a first time.
+
+use chrono::{DateTime, Utc};
+use contactd_ari::tracker::CallDirection;
+use contactd_ari::{CallEvent, Outcome};
+use contactd_domain::CallerNumber;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tracing::instrument;
+
+use crate::clock::SharedClock;
+use crate::metrics::MetricsRegistry;
+use crate::storage::{to_db_time, Storage};
+
+/// Call events waiting to be written; beyond this the link drops records (and counts them)
+/// rather than slow down.
+pub const RECORD_QUEUE: usize = 4096;
+
+/// The wire name of an outcome (`answered`, `abandoned`, …), as stored and as sent to consoles.
+pub fn outcome_str(outcome: Outcome) -> &'static str {
+    match outcome {
+        Outcome::Answered => "answered",
+        Outcome::Abandoned => "abandoned",
+        Outcome::AnsweredElsewhere => "answered_elsewhere",
+        Outcome::Busy => "busy",
+        Outcome::NoAnswer => "no_answer",
+        Outcome::Failed => "failed",
+    }
+}
+
+fn direction_str(direction: CallDirection) -> &'static str {
+    match direction {
+        CallDirection::Inbound => "inbound",
+        CallDirection::Outbound => "outbound",
+    }
+}
+
+/// Writes one call event. Safe to repeat.
+#[instrument(skip_all, fields(call_id))]
+pub async fn record(
+    storage: &Storage,
+    event: &CallEvent,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    match event {
+        CallEvent::Ringing {
+            call_id,
+            direction,
+            caller_number_raw,
+            caller_name,
+            dialed_number,
+            operator_extension,
+            at,
+        } => {
+            tracing::Span::current().record("call_id", call_id.as_str());
+            let caller = CallerNumber::from_pbx(caller_number_raw);
+            let mut tx = storage.writer().begin().await?;
+            sqlx::query(
+                "INSERT INTO calls (call_id, direction, caller_number, caller_number_raw, \
+                 caller_name, dialed_number, created_at, ringing_at, reconciled) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0) ON CONFLICT (call_id) DO NOTHING",
+            )
+            .bind(call_id)
+            .bind(direction_str(*direction))
+            .bind(caller.as_str())
+            .bind(caller_number_raw)
+            .bind(caller_name)
+            .bind(dialed_number)
+            .bind(to_db_time(now))
+            .bind(to_db_time(*at))
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(
+                "INSERT INTO call_legs (call_id, operator_extension, rang_at, reconciled) \
+                 VALUES ($1, $2, $3, 0) ON CONFLICT (call_id, operator_extension) DO NOTHING",
+            )
+            .bind(call_id)
+            .bind(operator_extension)
+            .bind(to_db_time(*at))
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+        }
+        CallEvent::Answered {
+            call_id,
+            answered_by,
+            at,
+        } => {
+            tracing::Span::current().record("call_id", call_id.as_str());
+            sqlx::query(
+                "UPDATE calls SET answered_at = $1, answered_by = $2 \
+                 WHERE call_id = $3 AND answered_at IS NULL",
+            )
+            .bind(to_db_time(*at))
+            .bind(answered_by)
+            .bind(call_id)
+            .execute(storage.writer())
+            .await?;
+        }
+        CallEvent::Ended {
+            call_id,
+            operator_extension,
+            outcome,
+            duration_s,
+            reconciled,
+            at,
+        } => {
+            tracing::Span::current().record("call_id", call_id.as_str());
+            let reconciled = i64::from(*reconciled);
+            let mut tx = storage.writer().begin().await?;
+            sqlx::query(
+                "INSERT INTO call_legs (call_id, operator_extension, rang_at, ended_at, outcome, \
+                 duration_s, reconciled) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                 ON CONFLICT (call_id, operator_extension) DO UPDATE SET \
+                 ended_at = excluded.ended_at, outcome = excluded.outcome, \
+                 duration_s = excluded.duration_s, reconciled = excluded.reconciled \
+                 WHERE call_legs.ended_at IS NULL",
+            )
+            .bind(call_id)
+            .bind(operator_extension)
+            .bind(to_db_time(*at))
+            .bind(to_db_time(*at))
+            .bind(outcome_str(*outcome))
+            .bind(duration_s.map(i64::from))
+            .bind(reconciled)
+            .execute(&mut *tx)
+            .await?;
+            // The call is over once no leg is left ringing or talking; answered by anyone means
+            // answered, else the last leg's outcome.
+            sqlx::query(
+                "UPDATE calls SET ended_at = $1, \
+                 outcome = CASE WHEN answered_by IS NOT NULL THEN 'answered' ELSE $2 END, \
+                 reconciled = $3 \
+                 WHERE call_id = $4 AND ended_at IS NULL AND NOT EXISTS \
+                 (SELECT 1 FROM call_legs l WHERE l.call_id = $5 AND l.ended_at IS NULL)",
+            )
+            .bind(to_db_time(*at))
+            .bind(outcome_str(*outcome))
+            .bind(reconciled)
+            .bind(call_id)
+            .bind(call_id)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+        }
+    }
+    Ok(())
+}
+
+/// The record writer task: drains the queue until it closes or the daemon stops (then writes
+/// what is already queued).
+pub async fn run_writer(
+    storage: Storage,
+    clock: SharedClock,
+    metrics: MetricsRegistry,
+    mut queue: mpsc::Receiver<CallEvent>,
+    shutdown: CancellationToken,
+) {
+    loop {
+        let event = tokio::select! {
+            biased;
+            e = queue.recv() => e,
+            () = shutdown.cancelled() => {
+                queue.close();
+                queue.recv().await
+            }
+        };
+        let Some(event) = event else { break };
+        if let Err(err) = record(&storage, &event, clock.now()).await {
+            metrics.metrics.call_records_failed.inc();
+            tracing::error!(
+                error = %err,
+                "cannot write a call record; the call is still shown to operators (check the database)"
+            );
+        }
+    }
+}
