@@ -53,6 +53,60 @@ enum Command {
     /// The working-time calendar: deadlines and months.
     #[command(subcommand)]
     Calendar(CalendarCommand),
+    /// Run a fake Asterisk (ARI WebSocket + REST) for tests and demos; needs no configuration.
+    /// Runs until Ctrl-C / SIGTERM.
+    PbxSim(PbxSimArgs),
+}
+
+#[derive(Args)]
+struct PbxSimArgs {
+    /// Address to serve ARI on, e.g. 127.0.0.1:8088 (then pbx.ari_url = "http://127.0.0.1:8088/ari").
+    #[arg(long, value_name = "ADDR")]
+    listen: std::net::SocketAddr,
+    /// Play a scenario file of timed calls (TOML, or JSON for .json).
+    #[arg(long, value_name = "FILE", group = "workload")]
+    scenario: Option<PathBuf>,
+    /// Replay a captured ARI stream (.jsonl, one frame per line) with fresh ids and times.
+    #[arg(long, value_name = "FILE.jsonl", group = "workload")]
+    replay: Option<PathBuf>,
+    /// Replay speed-up (2 = twice as fast).
+    #[arg(long, default_value_t = 1.0, requires = "replay")]
+    speed: f64,
+    /// Random traffic: mean arrival rate (Poisson). Bound it with --max-calls and/or --duration-s.
+    #[arg(long, value_name = "X", group = "workload")]
+    calls_per_second: Option<f64>,
+    /// Operator extensions that take the random calls.
+    #[arg(long, value_delimiter = ',', default_value = "1001")]
+    operators: Vec<String>,
+    /// Share of random calls answered.
+    #[arg(long, value_name = "R", default_value_t = 0.8)]
+    answer_ratio: f64,
+    /// Share of random calls abandoned (the rest are half busy, half unanswered).
+    #[arg(long, value_name = "R", default_value_t = 0.15)]
+    abandon_ratio: f64,
+    /// Stop placing random calls after this many.
+    #[arg(long, value_name = "N")]
+    max_calls: Option<u64>,
+    /// Stop placing random calls after this many seconds.
+    #[arg(long, value_name = "S")]
+    duration_s: Option<u64>,
+    /// Seed of the random traffic (same seed, same calls).
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// ARI user the clients must present.
+    #[arg(long, default_value = "cc")]
+    username: String,
+    /// ARI password the clients must present.
+    #[arg(
+        long,
+        default_value = "ccpass",
+        env = "CONTACTD_PBX_SIM_PASSWORD",
+        hide_env_values = true
+    )]
+    password: String,
+    /// Stasis application name written into the frames.
+    #[arg(long, default_value = "contactd")]
+    app: String,
 }
 
 #[derive(Subcommand)]
@@ -150,6 +204,7 @@ fn fail(code: u8, message: impl std::fmt::Display) -> ExitCode {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::PbxSim(args) => pbx_sim(args),
         Command::User(UserCommand::Add {
             config,
             login,
@@ -351,6 +406,60 @@ fn main() -> ExitCode {
             })
         }
     }
+}
+
+fn pbx_sim(args: PbxSimArgs) -> ExitCode {
+    use contactd::pbx::sim::{SimOptions, Workload};
+    let _ = telemetry::init("info", contactd::config::LogFormat::Auto);
+    let workload = if let Some(path) = args.scenario {
+        Workload::Scenario(path)
+    } else if let Some(path) = args.replay {
+        Workload::Replay {
+            path,
+            speed: args.speed,
+        }
+    } else if let Some(cps) = args.calls_per_second {
+        if args.max_calls.is_none() && args.duration_s.is_none() {
+            return fail(
+                2,
+                "--calls-per-second needs a bound: --max-calls N and/or --duration-s S",
+            );
+        }
+        Workload::Traffic(contactd_pbx_sim::TrafficConfig {
+            calls_per_second: cps,
+            operators: args.operators,
+            answer_ratio: args.answer_ratio,
+            abandon_ratio: args.abandon_ratio,
+            seed: args.seed,
+            max_calls: args.max_calls,
+            duration: args.duration_s.map(std::time::Duration::from_secs),
+            ..contactd_pbx_sim::TrafficConfig::default()
+        })
+    } else {
+        Workload::Idle
+    };
+    let options = SimOptions {
+        listen: args.listen,
+        username: args.username,
+        password: args.password,
+        app: args.app,
+        workload,
+    };
+    with_runtime(async move {
+        use tokio::signal::unix::{signal, SignalKind};
+        let shutdown = CancellationToken::new();
+        let mut term = signal(SignalKind::terminate())?;
+        let mut int = signal(SignalKind::interrupt())?;
+        let stopper = shutdown.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+            stopper.cancel();
+        });
+        contactd::pbx::sim::run(options, shutdown).await
+    })
 }
 
 /// The calendar from the configuration when there is one (an explicit `--config`, or the default

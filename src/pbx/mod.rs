@@ -1,9 +1,10 @@
 //! The PBX link as the rest of the daemon sees it: its state, published on a `watch` channel;
-//! the link task (`link`: ARI client → call tracker → hub and call records) and the call
-//! records (`records`).
+//! the link task (`link`: ARI client → call tracker → hub and call records), the call records
+//! (`records`) and the `pbx-sim` subcommand (`sim`).
 
 pub mod link;
 pub mod records;
+pub mod sim;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
