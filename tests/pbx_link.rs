@@ -1,0 +1,544 @@
+//! The PBX link end to end over real loopback sockets: the simulator (`contactd-pbx-sim`) as
+//! Asterisk, the daemon in-process, tokio-tungstenite as the operator console. Pop-ups per
+//! extension, outcomes, reconnects with reconciliation, bad frames, bad credentials, the socket's
+//! authentication, call records (one per call) and `/readyz`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::time::Duration;
+
+use contactd::auth::{add_user, NewUser, Role};
+use contactd::config::Config;
+use contactd::storage::Storage;
+use contactd_pbx_sim::{CallKind, CallSpec, Outage, Sim, SimConfig, SimHandle};
+use futures_util::StreamExt;
+use serde_json::Value;
+use support::{engines, spawn_app, Engine, TestApp, TestDb};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use tokio_util::sync::CancellationToken;
+
+type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+struct TestSim {
+    sim: SimHandle,
+    shutdown: CancellationToken,
+}
+
+impl Drop for TestSim {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+async fn start_sim() -> TestSim {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let shutdown = CancellationToken::new();
+    let config = SimConfig::new(contactd_pbx_sim::system_clock());
+    let sim = Sim::bind(listener, config, shutdown.clone()).unwrap();
+    TestSim { sim, shutdown }
+}
+
+fn pbx_config(db: &TestDb, sim: &SimHandle, password: &str) -> Config {
+    db.config_with(&format!(
+        "[pbx]\nari_url = \"{}\"\nusername = \"cc\"\npassword = \"{password}\"\n",
+        sim.base_url()
+    ))
+}
+
+/// The daemon with a PBX link that is up, plus a storage handle for checks.
+struct Rig {
+    app: TestApp,
+    storage: Storage,
+    sim: TestSim,
+    _db: TestDb,
+}
+
+async fn rig(engine: Engine) -> Rig {
+    let sim = start_sim().await;
+    let db = TestDb::new(engine).await;
+    let config = pbx_config(&db, &sim.sim, "ccpass");
+    let app = spawn_app(config.clone()).await;
+    let storage = Storage::connect(&config.database).await.unwrap();
+    wait_link(&app, "up").await;
+    Rig {
+        app,
+        storage,
+        sim,
+        _db: db,
+    }
+}
+
+async fn readyz(app: &TestApp) -> Value {
+    app.client
+        .get(app.url("/readyz"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// Waits until `/readyz` shows the PBX link in `state`; returns the `pbx` object.
+async fn wait_link(app: &TestApp, state: &str) -> Value {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let body = readyz(app).await;
+        if body["pbx"]["state"] == state {
+            return body["pbx"].clone();
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "PBX link never became {state}: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Adds a user and signs in; returns the session token.
+async fn user_token(rig: &Rig, login: &str, role: Role, extension: Option<&str>) -> String {
+    let user = NewUser {
+        login: login.into(),
+        password: "correct horse battery".into(),
+        role,
+        executors: Vec::new(),
+        extension: extension.map(str::to_owned),
+    };
+    add_user(&rig.storage, &user, chrono::DateTime::UNIX_EPOCH)
+        .await
+        .unwrap();
+    let body: Value = rig
+        .app
+        .client
+        .post(rig.app.url("/api/v1/session"))
+        .json(&serde_json::json!({"login": login, "password": "correct horse battery"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    body["token"].as_str().unwrap().to_owned()
+}
+
+async fn connect_operator(app: &TestApp, token: Option<&str>) -> Result<Ws, u16> {
+    let mut request = format!("ws://{}/ws/operator", app.addr)
+        .into_client_request()
+        .unwrap();
+    if let Some(t) = token {
+        request
+            .headers_mut()
+            .insert("authorization", format!("Bearer {t}").parse().unwrap());
+    }
+    match tokio_tungstenite::connect_async(request).await {
+        Ok((ws, _)) => Ok(ws),
+        Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => Err(resp.status().as_u16()),
+        Err(e) => panic!("unexpected connect error: {e}"),
+    }
+}
+
+/// An operator console: signed in, connected, snapshot read.
+async fn operator(rig: &Rig, login: &str, extension: &str) -> Ws {
+    let token = user_token(rig, login, Role::Operator, Some(extension)).await;
+    let mut ws = connect_operator(&rig.app, Some(&token)).await.unwrap();
+    let snapshot = next_json(&mut ws, Duration::from_secs(5)).await.unwrap();
+    assert_eq!(snapshot["type"], "snapshot", "{snapshot}");
+    assert_eq!(snapshot["calls"], serde_json::json!([]), "{snapshot}");
+    ws
+}
+
+/// The next JSON text frame, or `None` when nothing comes within `wait`.
+async fn next_json(ws: &mut Ws, wait: Duration) -> Option<Value> {
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        let msg = tokio::time::timeout_at(deadline, ws.next()).await.ok()??;
+        match msg.unwrap() {
+            Message::Text(t) => return Some(serde_json::from_str(&t).unwrap()),
+            Message::Close(frame) => panic!("socket closed: {frame:?}"),
+            _ => {}
+        }
+    }
+}
+
+async fn expect_json(ws: &mut Ws) -> Value {
+    next_json(ws, Duration::from_secs(10))
+        .await
+        .expect("a frame within 10 s")
+}
+
+/// Reads ringing … ended for one call; returns the frames.
+async fn call_frames(ws: &mut Ws) -> Vec<Value> {
+    let mut frames = Vec::new();
+    loop {
+        let f = expect_json(ws).await;
+        let done = f["type"] == "call.ended";
+        frames.push(f);
+        if done {
+            return frames;
+        }
+    }
+}
+
+fn types(frames: &[Value]) -> Vec<&str> {
+    frames.iter().map(|f| f["type"].as_str().unwrap()).collect()
+}
+
+fn quick(kind: CallKind) -> CallSpec {
+    CallSpec::new(kind).durations(Duration::from_millis(300), Duration::from_millis(1200))
+}
+
+/// Polls until the call record for `call_id` is complete; returns (calls row, legs).
+async fn call_record(
+    storage: &Storage,
+    call_id: &str,
+) -> (
+    (String, String, Option<String>, Option<String>),
+    Vec<(String, Option<String>)>,
+) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let row: Option<(String, String, Option<String>, Option<String>)> = sqlx::query_as(
+            "SELECT caller_number, dialed_number, answered_by, outcome FROM calls WHERE call_id = $1",
+        )
+        .bind(call_id)
+        .fetch_optional(storage.reader())
+        .await
+        .unwrap();
+        if let Some(row) = row.filter(|r| r.3.is_some()) {
+            let legs: Vec<(String, Option<String>)> = sqlx::query_as(
+                "SELECT operator_extension, outcome FROM call_legs WHERE call_id = $1 \
+                 ORDER BY operator_extension",
+            )
+            .bind(call_id)
+            .fetch_all(storage.reader())
+            .await
+            .unwrap();
+            return (row, legs);
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no finished record for {call_id}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn count_calls(storage: &Storage) -> i64 {
+    sqlx::query_scalar("SELECT COUNT(*) FROM calls")
+        .fetch_one(storage.reader())
+        .await
+        .unwrap()
+}
+
+async fn metrics(app: &TestApp) -> String {
+    app.client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+fn metric(text: &str, name_and_labels: &str) -> u64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name_and_labels)?.trim().parse::<f64>().ok())
+        .map_or(0, |v| v as u64)
+}
+
+#[tokio::test]
+async fn answered_call_pops_up_at_the_ringing_operator_only_and_is_recorded_once() {
+    for engine in engines().await {
+        let rig = rig(engine).await;
+        let pbx = wait_link(&rig.app, "up").await;
+        assert!(pbx["since"].is_string(), "{pbx}");
+        let mut op1 = operator(&rig, "olena", "1001").await;
+        let mut op2 = operator(&rig, "petro", "1002").await;
+
+        rig.sim.sim.play(&quick(CallKind::Answered)).unwrap();
+        let frames = call_frames(&mut op1).await;
+        assert_eq!(
+            types(&frames),
+            ["call.ringing", "call.answered", "call.ended"],
+            "{engine:?}: {frames:?}"
+        );
+        let ringing = &frames[0];
+        let call_id = ringing["call_id"].as_str().unwrap().to_owned();
+        assert_eq!(ringing["caller_number"], "+380671234567", "{ringing}");
+        assert_eq!(ringing["caller_name"], "Resident");
+        assert_eq!(ringing["dialed_number"], "1580");
+        assert_eq!(ringing["operator_extension"], "1001");
+        assert_eq!(ringing["applicant"], Value::Null);
+        assert_eq!(ringing["open_requests"], serde_json::json!([]));
+        assert_eq!(ringing["recent_requests"], serde_json::json!([]));
+        assert_eq!(frames[1]["call_id"], call_id.as_str());
+        assert_eq!(frames[1]["answered_by"], "1001");
+        assert_eq!(frames[2]["call_id"], call_id.as_str());
+        assert_eq!(frames[2]["outcome"], "answered");
+        assert!(frames[2]["duration_s"].as_u64().is_some(), "{}", frames[2]);
+
+        assert_eq!(
+            next_json(&mut op2, Duration::from_millis(500)).await,
+            None,
+            "1002 must not hear of a call to 1001"
+        );
+
+        let (row, legs) = call_record(&rig.storage, &call_id).await;
+        assert_eq!(
+            row,
+            (
+                "+380671234567".to_owned(),
+                "1580".to_owned(),
+                Some("1001".to_owned()),
+                Some("answered".to_owned())
+            )
+        );
+        assert_eq!(legs, vec![("1001".to_owned(), Some("answered".to_owned()))]);
+        assert_eq!(count_calls(&rig.storage).await, 1);
+
+        // Shutdown closes the socket with a close frame.
+        let Rig { app, storage, .. } = rig;
+        storage.close().await;
+        app.shutdown.cancel();
+        let closed = tokio::time::timeout(Duration::from_secs(5), async {
+            loop {
+                match op1.next().await {
+                    Some(Ok(Message::Close(frame))) => return frame,
+                    Some(Ok(_)) => {}
+                    other => panic!("no close frame: {other:?}"),
+                }
+            }
+        })
+        .await
+        .unwrap();
+        assert_eq!(u16::from(closed.unwrap().code), 1001);
+        app.handle.await.unwrap().unwrap();
+    }
+}
+
+#[tokio::test]
+async fn abandoned_and_unanswered_calls_end_with_their_outcome_and_busy_never_pops_up() {
+    let rig = rig(Engine::Sqlite).await;
+    let mut op = operator(&rig, "olena", "1001").await;
+    for (kind, outcome) in [
+        (CallKind::Abandoned, "abandoned"),
+        (CallKind::NoAnswer, "no_answer"),
+    ] {
+        rig.sim.sim.play(&quick(kind)).unwrap();
+        let frames = call_frames(&mut op).await;
+        assert_eq!(
+            types(&frames),
+            ["call.ringing", "call.ended"],
+            "{kind:?}: {frames:?}"
+        );
+        assert_eq!(frames[1]["outcome"], outcome, "{kind:?}: {frames:?}");
+        assert!(frames[1].get("duration_s").is_none(), "{frames:?}");
+        let call_id = frames[0]["call_id"].as_str().unwrap();
+        let (row, legs) = call_record(&rig.storage, call_id).await;
+        assert_eq!(row.3.as_deref(), Some(outcome));
+        assert_eq!(row.2, None);
+        assert_eq!(legs, vec![("1001".to_owned(), Some(outcome.to_owned()))]);
+    }
+    // A busy phone answers 486 without ever ringing (no 180): nothing to pop up.
+    rig.sim.sim.play(&quick(CallKind::Busy)).unwrap();
+    tokio::time::timeout(Duration::from_secs(5), rig.sim.sim.wait_idle())
+        .await
+        .unwrap();
+    assert_eq!(next_json(&mut op, Duration::from_millis(300)).await, None);
+    assert_eq!(count_calls(&rig.storage).await, 2);
+}
+
+#[tokio::test]
+async fn queue_ring_all_ends_answered_elsewhere_for_the_colleague() {
+    for engine in engines().await {
+        let rig = rig(engine).await;
+        let mut op1 = operator(&rig, "olena", "1001").await;
+        let mut op2 = operator(&rig, "petro", "1002").await;
+        rig.sim.sim.play(&quick(CallKind::Queue)).unwrap();
+        let f1 = call_frames(&mut op1).await;
+        let f2 = call_frames(&mut op2).await;
+        assert_eq!(
+            types(&f1),
+            ["call.ringing", "call.answered", "call.ended"],
+            "{f1:?}"
+        );
+        assert_eq!(f1[1]["answered_by"], "1002");
+        assert_eq!(f1[2]["outcome"], "answered_elsewhere");
+        assert_eq!(
+            types(&f2),
+            ["call.ringing", "call.answered", "call.ended"],
+            "{f2:?}"
+        );
+        assert_eq!(f2[1]["answered_by"], "1002");
+        assert_eq!(f2[2]["outcome"], "answered");
+        assert_eq!(f1[0]["call_id"], f2[0]["call_id"]);
+        assert_eq!(f1[0]["dialed_number"], "1581");
+        let (row, legs) = call_record(&rig.storage, f1[0]["call_id"].as_str().unwrap()).await;
+        assert_eq!(row.2.as_deref(), Some("1002"));
+        assert_eq!(row.3.as_deref(), Some("answered"));
+        assert_eq!(
+            legs,
+            vec![
+                ("1001".to_owned(), Some("answered_elsewhere".to_owned())),
+                ("1002".to_owned(), Some("answered".to_owned()))
+            ]
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_reconnect_while_ringing_still_pops_up_and_records_the_call_once() {
+    let rig = rig(Engine::Sqlite).await;
+    let mut op = operator(&rig, "olena", "1001").await;
+
+    // 1. The link drops after the pop-up: the call still ends at the console.
+    let spec = CallSpec::new(CallKind::Answered)
+        .durations(Duration::from_millis(2500), Duration::from_millis(500));
+    rig.sim.sim.play(&spec).unwrap();
+    let ringing = expect_json(&mut op).await;
+    assert_eq!(ringing["type"], "call.ringing", "{ringing}");
+    rig.sim.sim.drop_clients(Outage::none());
+    let rest = call_frames(&mut op).await;
+    assert_eq!(types(&rest), ["call.answered", "call.ended"], "{rest:?}");
+    assert_eq!(rest[1]["call_id"], ringing["call_id"]);
+    wait_link(&rig.app, "up").await;
+
+    // 2. The call starts ringing while the link is down: reconciliation pops it up.
+    rig.sim.sim.drop_clients(Outage {
+        refuse_for: Duration::from_millis(400),
+        unavailable_for: Duration::ZERO,
+    });
+    rig.sim.sim.play(&spec).unwrap();
+    let frames = call_frames(&mut op).await;
+    assert_eq!(
+        types(&frames),
+        ["call.ringing", "call.answered", "call.ended"],
+        "{frames:?}"
+    );
+    assert_eq!(frames[0]["caller_number"], "+380671234567");
+    assert_eq!(frames[0]["operator_extension"], "1001");
+    assert_ne!(frames[0]["call_id"], ringing["call_id"]);
+
+    for f in [&ringing, &frames[0]] {
+        let (row, legs) = call_record(&rig.storage, f["call_id"].as_str().unwrap()).await;
+        assert_eq!(row.3.as_deref(), Some("answered"));
+        assert_eq!(legs.len(), 1);
+    }
+    assert_eq!(
+        count_calls(&rig.storage).await,
+        2,
+        "exactly one record per call"
+    );
+    let text = metrics(&rig.app).await;
+    assert!(metric(&text, "contactd_pbx_connects_total") >= 3, "{text}");
+}
+
+#[tokio::test]
+async fn malformed_unknown_and_oversized_frames_are_counted_and_the_link_keeps_working() {
+    let rig = rig(Engine::Sqlite).await;
+    let mut op = operator(&rig, "olena", "1001").await;
+    let sim = &rig.sim.sim;
+    sim.inject_raw_frame("this is not JSON");
+    sim.inject_raw_frame(r#"{"type":"ChannelCreated","timestamp":"soon","channel":42}"#);
+    sim.inject_raw_frame(
+        r#"{"type":"FancyFutureEvent","timestamp":"2026-11-28T09:58:19.327+0000","application":"contactd"}"#,
+    );
+    sim.inject_raw_frame("x".repeat(300 * 1024));
+    sim.play(&quick(CallKind::Answered)).unwrap();
+    let frames = call_frames(&mut op).await;
+    assert_eq!(
+        types(&frames),
+        ["call.ringing", "call.answered", "call.ended"]
+    );
+    // The client's own counters are copied into the metrics every half second.
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let text = metrics(&rig.app).await;
+    assert_eq!(
+        metric(&text, "contactd_ari_frames_total{result=\"malformed\"}"),
+        2,
+        "{text}"
+    );
+    assert!(metric(&text, "contactd_ari_frames_total{result=\"unknown\"}") >= 1);
+    assert_eq!(
+        metric(&text, "contactd_ari_frames_total{result=\"oversized\"}"),
+        1
+    );
+    assert!(metric(&text, "contactd_ari_frames_total{result=\"ok\"}") > 10);
+    assert_eq!(
+        metric(&text, "contactd_call_events_total{kind=\"ringing\"}"),
+        1
+    );
+    assert_eq!(metric(&text, "contactd_pbx_link_state"), 2);
+    assert_eq!(wait_link(&rig.app, "up").await["state"], "up");
+}
+
+#[tokio::test]
+async fn wrong_ari_credentials_leave_the_link_down_with_a_reason_and_retrying() {
+    let sim = start_sim().await;
+    let db = TestDb::new(Engine::Sqlite).await;
+    let app = spawn_app(pbx_config(&db, &sim.sim, "not-the-password")).await;
+    let pbx = wait_link(&app, "down").await;
+    let reason = pbx["reason"].as_str().unwrap();
+    assert!(reason.contains("credentials"), "{reason}");
+    assert!(!reason.contains("not-the-password"), "{reason}");
+    assert!(pbx["since"].is_string());
+    // It keeps trying (backoff 0.25 s, 0.5 s, 1 s …).
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+    let text = metrics(&app).await;
+    assert!(
+        metric(&text, "contactd_pbx_connect_failures_total") >= 2,
+        "{text}"
+    );
+    assert_eq!(metric(&text, "contactd_pbx_link_state"), 3);
+    assert!(!text.contains("not-the-password"));
+    assert_eq!(readyz(&app).await["ready"], true, "the API stays ready");
+    app.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_operator_socket_needs_a_session_an_operator_role_and_an_extension() {
+    let rig = rig(Engine::Sqlite).await;
+    assert_eq!(connect_operator(&rig.app, None).await.err(), Some(401));
+    assert_eq!(
+        connect_operator(&rig.app, Some("not-a-session"))
+            .await
+            .err(),
+        Some(401)
+    );
+    let admin = user_token(&rig, "admin1", Role::Admin, None).await;
+    assert_eq!(
+        connect_operator(&rig.app, Some(&admin)).await.err(),
+        Some(403)
+    );
+    let no_ext = user_token(&rig, "olena", Role::Operator, None).await;
+    assert_eq!(
+        connect_operator(&rig.app, Some(&no_ext)).await.err(),
+        Some(403)
+    );
+    let supervisor = user_token(&rig, "head", Role::Supervisor, Some("1002")).await;
+    let mut ws = connect_operator(&rig.app, Some(&supervisor)).await.unwrap();
+    assert_eq!(expect_json(&mut ws).await["type"], "snapshot");
+
+    // A console that connects while its phone rings gets the call in the snapshot, then the end.
+    let spec = CallSpec::new(CallKind::Answered)
+        .operators(&["1003"])
+        .durations(Duration::from_millis(1500), Duration::from_millis(300));
+    rig.sim.sim.play(&spec).unwrap();
+    let late = user_token(&rig, "late", Role::Operator, Some("1003")).await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let mut ws = connect_operator(&rig.app, Some(&late)).await.unwrap();
+    let snapshot = expect_json(&mut ws).await;
+    assert_eq!(snapshot["type"], "snapshot");
+    let calls = snapshot["calls"].as_array().unwrap();
+    assert_eq!(calls.len(), 1, "{snapshot}");
+    assert_eq!(calls[0]["state"], "ringing");
+    assert_eq!(calls[0]["caller_number"], "+380671234567");
+    let rest = call_frames(&mut ws).await;
+    assert_eq!(types(&rest), ["call.answered", "call.ended"]);
+    assert_eq!(rest[1]["call_id"], calls[0]["call_id"]);
+}
