@@ -110,6 +110,23 @@ pub async fn run(
             .context("starting the PBX link")?;
     }
 
+    if let Some(smtp) = &config.smtp {
+        // The transport is built once here and shared by every send.
+        let mailer =
+            crate::mail::Mailer::from_config(smtp).context("building the SMTP transport")?;
+        let worker = crate::mail::OutboxWorker::new(
+            storage.clone(),
+            Arc::new(mailer),
+            clock.clone(),
+            metrics.clone(),
+            crate::mail::WorkerSettings::from_config(smtp),
+        );
+        tasks.spawn(tracing::Instrument::instrument(
+            worker.run(shutdown.clone()),
+            tracing::info_span!("mail_outbox"),
+        ));
+    }
+
     let calendars =
         Calendars::from_settings(&config.calendar).context("building the working-time calendar")?;
     let classifier = ClassifierHandle::default();

@@ -319,6 +319,46 @@ pub struct SmtpConfig {
     pub password_file: Option<PathBuf>,
     /// Sender, e.g. `Контакт-центр <cc@example.gov.ua>`.
     pub from: String,
+    /// Base URL of the operators' console, for links in emails (`{console_url}/requests/{number}`),
+    /// e.g. `https://cc.example.gov.ua`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub console_url: Option<String>,
+    /// Hours after which an email that could not be sent is given up: marked failed, logged and
+    /// counted in `contactd_mail_failed_total`.
+    #[serde(default = "default_give_up_after_h")]
+    pub give_up_after_h: u64,
+    /// Seconds before the first retry of an email the server did not take (down, 4xx); doubled per
+    /// attempt up to `retry_max_s`.
+    #[serde(default = "default_retry_initial_s")]
+    pub retry_initial_s: u64,
+    #[serde(default = "default_retry_max_s")]
+    pub retry_max_s: u64,
+    /// Seconds for connecting and for each SMTP command.
+    #[serde(default = "default_smtp_timeout_s")]
+    pub timeout_s: u64,
+    /// Milliseconds between polls of the outbox when it is empty.
+    #[serde(default = "default_poll_interval_ms")]
+    pub poll_interval_ms: u64,
+}
+
+fn default_give_up_after_h() -> u64 {
+    48
+}
+
+fn default_retry_initial_s() -> u64 {
+    30
+}
+
+fn default_retry_max_s() -> u64 {
+    15 * 60
+}
+
+fn default_smtp_timeout_s() -> u64 {
+    30
+}
+
+fn default_poll_interval_ms() -> u64 {
+    2000
 }
 
 /// `[calendar]`: the working-time calendar (keys documented on
@@ -493,6 +533,37 @@ impl Config {
             }
             if smtp.from.trim().is_empty() {
                 return Err(ConfigError::key("smtp.from", "must not be empty"));
+            }
+            smtp.from.parse::<lettre::message::Mailbox>().map_err(|err| {
+                ConfigError::key(
+                    "smtp.from",
+                    format!(
+                        "`{}` is not an address ({err}); example: Контакт-центр <cc@example.gov.ua>",
+                        smtp.from
+                    ),
+                )
+            })?;
+            if let Some(console) = &smtp.console_url {
+                Url::parse(console).map_err(|err| {
+                    ConfigError::key(
+                        "smtp.console_url",
+                        format!(
+                            "`{console}` is not a URL ({err}); example: https://cc.example.gov.ua"
+                        ),
+                    )
+                })?;
+            }
+            if smtp.give_up_after_h == 0 {
+                return Err(ConfigError::key(
+                    "smtp.give_up_after_h",
+                    "must be at least 1 hour",
+                ));
+            }
+            if smtp.timeout_s == 0 {
+                return Err(ConfigError::key(
+                    "smtp.timeout_s",
+                    "must be at least 1 second",
+                ));
             }
         }
         Ok(())

@@ -53,6 +53,14 @@ enum Command {
     /// The working-time calendar: deadlines and months.
     #[command(subcommand)]
     Calendar(CalendarCommand),
+    /// Send a short Ukrainian test email to check the [smtp] settings (no database needed).
+    SendTestEmail {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Recipient, e.g. admin@example.gov.ua.
+        #[arg(long, value_name = "ADDR")]
+        to: String,
+    },
     /// Run a fake Asterisk (ARI WebSocket + REST) for tests and demos; needs no configuration.
     /// Runs until Ctrl-C / SIGTERM.
     PbxSim(PbxSimArgs),
@@ -205,6 +213,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::PbxSim(args) => pbx_sim(args),
+        Command::SendTestEmail { config, to } => send_test_email(&config, &to),
         Command::User(UserCommand::Add {
             config,
             login,
@@ -459,6 +468,32 @@ fn pbx_sim(args: PbxSimArgs) -> ExitCode {
             stopper.cancel();
         });
         contactd::pbx::sim::run(options, shutdown).await
+    })
+}
+
+fn send_test_email(arg: &ConfigArg, to: &str) -> ExitCode {
+    let (config, path) = match load_config(arg) {
+        Ok(c) => c,
+        Err(err) => return fail(EX_CONFIG, err),
+    };
+    let Some(smtp) = config.smtp else {
+        return fail(
+            EX_CONFIG,
+            format!(
+                "{}: no [smtp] section; add one with url and from (see config/contactd.example.toml)",
+                path.display()
+            ),
+        );
+    };
+    let _ = telemetry::init(&config.log.filter, config.log.format);
+    let to = to.to_owned();
+    with_runtime(async move {
+        let message_id = contactd::mail::send_test_email(&smtp, &to, SystemClock.now()).await?;
+        println!(
+            "test email sent to {to} via {} (Message-ID {message_id})",
+            smtp.url
+        );
+        Ok(())
     })
 }
 

@@ -56,6 +56,14 @@ pub struct Metrics {
     pub operator_sockets: Gauge,
     /// Fresh snapshots sent to operator sockets that fell behind.
     pub operator_resyncs: Counter,
+    /// Emails the SMTP server accepted.
+    pub mail_sent: Counter,
+    /// Emails given up (5xx, bad row, or past `smtp.give_up_after_h`).
+    pub mail_failed: Counter,
+    /// Send attempts that failed transiently and were rescheduled.
+    pub mail_retries: Counter,
+    /// Emails in the outbox not yet sent nor given up.
+    pub mail_pending: Gauge,
 }
 
 /// The registry plus handles to the metrics in it.
@@ -138,6 +146,26 @@ impl MetricsRegistry {
             "operator_resyncs",
             "Fresh snapshots sent to operator sockets that fell behind",
             metrics.operator_resyncs.clone(),
+        );
+        registry.register(
+            "mail_sent",
+            "Emails the SMTP server accepted",
+            metrics.mail_sent.clone(),
+        );
+        registry.register(
+            "mail_failed",
+            "Emails given up: refused (5xx) or not sent within smtp.give_up_after_h",
+            metrics.mail_failed.clone(),
+        );
+        registry.register(
+            "mail_retries",
+            "Email send attempts that failed transiently and were rescheduled",
+            metrics.mail_retries.clone(),
+        );
+        registry.register(
+            "mail_pending",
+            "Emails in the outbox not yet sent nor given up",
+            metrics.mail_pending.clone(),
         );
         Self {
             registry: Arc::new(registry),
