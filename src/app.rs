@@ -134,6 +134,18 @@ pub async fn run(
         .reload(&storage)
         .await
         .context("loading the classifier")?;
+    if config.escalation.enabled {
+        let escalation = crate::escalation::Escalation::new(
+            storage.clone(),
+            calendars.clone(),
+            Arc::new(config.escalation.clone()),
+            config.smtp.as_ref().and_then(|s| s.console_url.as_deref()),
+        );
+        tasks.spawn(tracing::Instrument::instrument(
+            escalation.run(clock.clone(), shutdown.clone()),
+            tracing::info_span!("escalation"),
+        ));
+    }
     if hooks.handle_signals {
         let reload = ReloadTargets {
             log: hooks.log_reloader.take(),

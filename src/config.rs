@@ -370,10 +370,9 @@ pub type CalendarConfig = contactd_calendar::CalendarSettings;
 #[serde(deny_unknown_fields)]
 pub struct SurveyConfig {}
 
-/// `[escalation]`: filled in by the escalation issue.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct EscalationConfig {}
+/// `[escalation]`: officials, areas, thresholds and schedule (keys documented on
+/// [`crate::escalation::EscalationConfig`] and in `config/contactd.example.toml`).
+pub use crate::escalation::EscalationConfig;
 
 /// Which database engine a URL names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -475,6 +474,12 @@ impl Config {
         })?;
         crate::calendar::Calendars::from_settings(&self.calendar)
             .map_err(|err| ConfigError::key("calendar", err.to_string()))?;
+        self.escalation.validate().map_err(|err| match err {
+            crate::escalation::EscalationConfigError::Key { key, message } => {
+                ConfigError::key(&format!("escalation.{key}"), message)
+            }
+            other => ConfigError::key("escalation", other.to_string()),
+        })?;
         if let Some(pbx) = &self.pbx {
             let url = Url::parse(&pbx.ari_url).map_err(|err| {
                 ConfigError::key(

@@ -6,6 +6,7 @@ pub mod calendar;
 pub mod classifier;
 pub mod clock;
 pub mod config;
+pub mod escalation;
 pub mod http;
 pub mod hub;
 pub mod mail;

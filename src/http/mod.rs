@@ -4,6 +4,8 @@
 mod calendar;
 mod classifier;
 mod error;
+mod escalation;
+mod executor_feed;
 mod health;
 mod operator;
 mod session;
@@ -88,6 +90,7 @@ impl From<JsonRejection> for ApiError {
         calendar::deadline,
         classifier::search,
         classifier::item,
+        escalation::sent,
         openapi_json
     ),
     components(schemas(
@@ -97,7 +100,8 @@ impl From<JsonRejection> for ApiError {
         crate::auth::Role,
         calendar::DeadlineAnswer,
         classifier::ItemView,
-        classifier::TermView
+        classifier::TermView,
+        crate::escalation::SentEntry
     ))
 )]
 pub struct ApiDoc;
@@ -116,6 +120,8 @@ pub fn app(state: AppState) -> Router {
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
         .route("/ws/operator", get(operator::operator_socket))
+        .route("/ws/executor", get(executor_feed::executor_socket))
+        .route("/api/v1/escalations/sent", get(escalation::sent))
         .route("/api/v1/openapi.json", get(openapi_json))
         .route(
             "/api/v1/session",
