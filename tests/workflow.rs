@@ -295,6 +295,9 @@ async fn next_budget_year_deferral_9_4() {
         assert!(overdue["items"].as_array().unwrap().iter().all(|r| r["number"] != n.as_str()), "{overdue}");
         let (_, long_term) = w.get(&w.sup, "/api/v1/requests?long_term=true").await;
         assert_eq!(long_term["items"][0]["number"], n.as_str());
+        let (_, report) = w.get(&w.sup, "/api/v1/reports/executors?from=2026-11-01T00:00:00Z&to=2026-12-31T00:00:00Z").await;
+        let voda = report.as_array().unwrap().iter().find(|r| r["executor"] == "KP-VODA").cloned().unwrap();
+        assert_eq!((voda["deferred"].as_i64(), voda["open_overdue"].as_i64()), (Some(1), Some(0)), "{voda}");
         // An operator cannot bring it back early: that is the scheduler's, on the planned date.
         let (status, _) = w.act(&w.op, &n, json!({"action": "approve_closing", "unit": "KP-VODA"})).await;
         assert_eq!(status, 409);

@@ -244,7 +244,7 @@ impl FromRequestParts<AppState> for AuthUser {
         let token = token_from_headers(&parts.headers).ok_or_else(|| {
             ApiError::Unauthorized("sign in first: POST /api/v1/session, then send the cookie or `Authorization: Bearer <token>`".into())
         })?;
-        user_for_token(&state.storage, &token, state.clock.now())
+        cached_user_for_token(&state.storage, &state.sessions, &token, state.clock.now())
             .await?
             .ok_or_else(|| {
                 ApiError::Unauthorized(
@@ -252,6 +252,61 @@ impl FromRequestParts<AppState> for AuthUser {
                 )
             })
     }
+}
+
+/// How long a checked session is trusted without asking the database again. A session revoked
+/// on another daemon instance (or a user deactivated) stops working within this time; on this
+/// instance sign-out takes effect at once.
+pub const SESSION_CACHE_TTL: Duration = Duration::seconds(5);
+
+/// Recently checked sessions, by token hash.
+#[derive(Debug, Clone, Default)]
+pub struct SessionCache {
+    inner: Arc<std::sync::Mutex<std::collections::HashMap<String, (AuthUser, DateTime<Utc>)>>>,
+}
+
+impl SessionCache {
+    fn get(&self, hash: &str, now: DateTime<Utc>) -> Option<AuthUser> {
+        let map = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        map.get(hash).filter(|(_, until)| *until > now).map(|(user, _)| user.clone())
+    }
+
+    fn put(&self, hash: String, user: AuthUser, until: DateTime<Utc>, now: DateTime<Utc>) {
+        let mut map = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() > 10_000 {
+            map.retain(|_, (_, u)| *u > now);
+        }
+        map.insert(hash, (user, until));
+    }
+
+    fn forget(&self, hash: &str) {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner()).remove(hash);
+    }
+}
+
+/// The user behind `token`, through the cache.
+pub async fn cached_user_for_token(storage: &Storage, cache: &SessionCache, token: &str, now: DateTime<Utc>) -> Result<Option<AuthUser>, ApiError> {
+    let hash = token_hash(token);
+    if let Some(user) = cache.get(&hash, now) {
+        return Ok(Some(user));
+    }
+    let row: Option<i64> = sqlx::query_scalar(
+        "SELECT s.expires_at FROM sessions s WHERE s.token_hash = $1 AND s.revoked_at IS NULL",
+    )
+    .bind(&hash)
+    .fetch_optional(storage.reader())
+    .await?;
+    let Some(expires_at) = row else { return Ok(None) };
+    let Some(user) = user_for_token(storage, token, now).await? else { return Ok(None) };
+    let until = (now + SESSION_CACHE_TTL).min(from_db_time(expires_at));
+    cache.put(hash, user.clone(), until, now);
+    Ok(Some(user))
+}
+
+/// Sign out through the cache: the session is revoked in the database and forgotten here.
+pub async fn cached_logout(storage: &Storage, cache: &SessionCache, token: &str, now: DateTime<Utc>) -> Result<(), ApiError> {
+    cache.forget(&token_hash(token));
+    logout(storage, token, now).await
 }
 
 /// Shared rate limiter handle.

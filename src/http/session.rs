@@ -78,7 +78,7 @@ pub async fn delete(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     if let Some(token) = auth::token_from_headers(&headers) {
-        auth::logout(&state.storage, &token, state.clock.now()).await?;
+        auth::cached_logout(&state.storage, &state.sessions, &token, state.clock.now()).await?;
     }
     let clear = format!("{SESSION_COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0");
     Ok((StatusCode::NO_CONTENT, [(SET_COOKIE, clear)]).into_response())

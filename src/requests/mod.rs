@@ -19,6 +19,8 @@ use serde::{Deserialize, Serialize};
 use sqlx::Any;
 use utoipa::ToSchema;
 
+use query::{view, Row, COLUMNS};
+
 pub use query::{
     applicant_by_phone, audit_trail, executor_report, get, list, operator_queue, ApplicantView, AuditEntry, Page,
     ExecutorReportRow, ListFilter, QueueItem, RequestSummary,
@@ -306,19 +308,27 @@ impl RequestService {
         }
         let actor = actor_of(user);
 
+        const NEXT_NUMBER: &str = "INSERT INTO request_numbers (year, last) VALUES ($1, 1) \
+             ON CONFLICT (year) DO UPDATE SET last = request_numbers.last + 1 RETURNING last";
+        let year = i64::from(chrono::Datelike::year(&local_date(now)));
+        // PostgreSQL: take the number in its own short statement, so concurrent registrations do
+        // not queue on the year's counter row for a whole transaction (numbers may have gaps).
+        // SQLite: one writer anyway, so it stays inside the transaction (no extra commit).
+        let early_seq: Option<i64> = match self.storage.backend() {
+            crate::config::Backend::Postgres => {
+                Some(sqlx::query_scalar(NEXT_NUMBER).bind(year).fetch_one(self.storage.writer()).await?)
+            }
+            crate::config::Backend::Sqlite => None,
+        };
         let mut tx = self.storage.writer().begin().await?;
         let applicant_id = match &input.applicant {
             Some(a) => Some(upsert_applicant(&mut tx, a, phone.as_ref(), now).await?),
             None => None,
         };
-        let year = i64::from(chrono::Datelike::year(&local_date(now)));
-        let seq: i64 = sqlx::query_scalar(
-            "INSERT INTO request_numbers (year, last) VALUES ($1, 1) \
-             ON CONFLICT (year) DO UPDATE SET last = request_numbers.last + 1 RETURNING last",
-        )
-        .bind(year)
-        .fetch_one(&mut *tx)
-        .await?;
+        let seq: i64 = match early_seq {
+            Some(seq) => seq,
+            None => sqlx::query_scalar(NEXT_NUMBER).bind(year).fetch_one(&mut *tx).await?,
+        };
         let number = RequestNumber::new(
             u16::try_from(year).map_err(|_| ApiError::Internal(anyhow::anyhow!("year {year} out of range")))?,
             u32::try_from(seq).map_err(|_| ApiError::Internal(anyhow::anyhow!("sequence {seq} out of range")))?,
@@ -328,6 +338,7 @@ impl RequestService {
         let transition = workflow::apply(&registered, Action::AssignExecutors { units, new_deadline: None }, &actor, now)
             .map_err(workflow_error)?;
         let state = &transition.state;
+        let json = state_json(state)?;
         let inserted: Result<i64, sqlx::Error> = sqlx::query_scalar(
             "INSERT INTO requests (number, channel, applicant_id, address, description, classifier_code, classifier_revision, \
              classifier_title, section, area, request_type, term, call_id, status, version, registered_at, deadline, \
@@ -355,7 +366,7 @@ impl RequestService {
         .bind(to_db_time(state.deadline))
         .bind(user.id)
         .bind(idempotency_key.as_deref())
-        .bind(state_json(state)?)
+        .bind(&json)
         .bind(to_db_time(now))
         .fetch_one(&mut *tx)
         .await;
@@ -372,18 +383,49 @@ impl RequestService {
             }
             Err(e) => return Err(e.into()),
         };
-        write_audit(&mut tx, user, "request.create", &number, None, Some(serde_json::json!({
-            "classifier_code": filed.item_ref.code.to_string(),
-            "classifier_revision": filed.item_ref.revision.0,
-            "request_type": kind.key(),
-            "term": filed.term.to_string(),
-            "deadline": deadline,
-            "call_id": input.call_id,
-        })), None, now)
-        .await?;
-        write_transition(&mut tx, id, &number, user, &transition, now).await?;
+        let created = AuditRow {
+            action: "request.create".into(),
+            before: None,
+            after: Some(serde_json::json!({
+                "classifier_code": filed.item_ref.code.to_string(),
+                "classifier_revision": filed.item_ref.revision.0,
+                "request_type": kind.key(),
+                "term": filed.term.to_string(),
+                "deadline": deadline,
+                "call_id": input.call_id,
+            })),
+            comment: None,
+            at: now,
+        };
+        write_transition(&mut tx, id, &number, user, &transition, Some(created), true, now).await?;
         tx.commit().await?;
-        Ok((get(self, user, &number.to_string(), now).await?, true))
+        // Answer from what was just written; no second read through the (single SQLite) writer.
+        let row = Row {
+            id,
+            number: number.to_string(),
+            version: state.version,
+            status: state.status.as_str().to_owned(),
+            channel: input.channel.as_str().to_owned(),
+            applicant_id,
+            address: input.address.trim().to_owned(),
+            description: input.description.trim().to_owned(),
+            classifier_code: filed.item_ref.code.to_string(),
+            classifier_revision: i64::from(filed.item_ref.revision.0),
+            classifier_title: filed.item.title.clone(),
+            request_type: kind.key().to_owned(),
+            term: filed.term.to_string(),
+            call_id: input.call_id.clone(),
+            registered_at: to_db_time(state.registered_at),
+            deadline: to_db_time(state.deadline),
+            original_deadline: None,
+            additional_control: 0,
+            long_term_until: None,
+            rework_count: 0,
+            extension_count: 0,
+            closed_at: None,
+            state_json: json,
+        };
+        Ok((view(row, user, now)?, true))
     }
 
     async fn by_idempotency_key(&self, user_id: i64, key: &str) -> Result<Option<String>, ApiError> {
@@ -398,12 +440,13 @@ impl RequestService {
     pub async fn act(&self, user: &AuthUser, number: &str, body: ActionBody, now: DateTime<Utc>) -> Result<RequestView, ApiError> {
         let actor = actor_of(user);
         let mut tx = self.storage.writer().begin().await?;
-        let row: Option<(i64, i64, String)> = sqlx::query_as("SELECT id, version, state_json FROM requests WHERE number = $1")
+        let row: Option<Row> = sqlx::query_as(&format!("SELECT {COLUMNS} FROM requests r WHERE r.number = $1"))
             .bind(number)
             .fetch_optional(&mut *tx)
             .await?;
-        let (id, version, json) = row.ok_or_else(|| not_found(number))?;
-        let state: RequestState = serde_json::from_str(&json).map_err(|e| ApiError::Internal(anyhow::anyhow!("request {number}: stored state does not load: {e}")))?;
+        let mut row = row.ok_or_else(|| not_found(number))?;
+        let (id, version) = (row.id, row.version);
+        let state: RequestState = serde_json::from_str(&row.state_json).map_err(|e| ApiError::Internal(anyhow::anyhow!("request {number}: stored state does not load: {e}")))?;
         if user.role == Role::Executor && !state.assignments.iter().any(|a| actor.units.contains(&a.unit)) {
             return Err(not_found(number));
         }
@@ -454,6 +497,7 @@ impl RequestService {
         };
         let transition = workflow::apply(&state, action, &actor, now).map_err(workflow_error)?;
         let new = &transition.state;
+        let json = state_json(new)?;
         let updated = sqlx::query(
             "UPDATE requests SET status = $1, version = $2, deadline = $3, original_deadline = $4, additional_control = $5, \
              long_term_until = $6, rework_count = $7, extension_count = $8, closed_at = $9, state_json = $10, updated_at = $11 \
@@ -468,7 +512,7 @@ impl RequestService {
         .bind(i64::from(new.rework_count))
         .bind(i64::from(new.extension_count))
         .bind(new.closed_at.map(to_db_time))
-        .bind(state_json(new)?)
+        .bind(&json)
         .bind(to_db_time(now))
         .bind(id)
         .bind(version)
@@ -478,9 +522,19 @@ impl RequestService {
             return Err(ApiError::Conflict(format!("request {number} was changed by someone else at the same moment; reload it and decide again")));
         }
         let number_parsed = RequestNumber::parse(number).map_err(|e| ApiError::Internal(anyhow::anyhow!("{e}")))?;
-        write_transition(&mut tx, id, &number_parsed, user, &transition, now).await?;
+        write_transition(&mut tx, id, &number_parsed, user, &transition, None, false, now).await?;
         tx.commit().await?;
-        get(self, user, number, now).await
+        row.version = new.version;
+        row.status = new.status.as_str().to_owned();
+        row.deadline = to_db_time(new.deadline);
+        row.original_deadline = new.original_deadline.map(to_db_time);
+        row.additional_control = i64::from(new.additional_control);
+        row.long_term_until = new.long_term.as_ref().map(|l| l.planned_date.to_string());
+        row.rework_count = i64::from(new.rework_count);
+        row.extension_count = i64::from(new.extension_count);
+        row.closed_at = new.closed_at.map(to_db_time);
+        row.state_json = json;
+        view(row, user, now)
     }
 }
 
@@ -542,43 +596,30 @@ async fn upsert_applicant(
     Ok(id)
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn write_audit(
-    tx: &mut sqlx::Transaction<'_, Any>,
-    user: &AuthUser,
-    action: &str,
-    number: &RequestNumber,
+/// One audit row to write.
+struct AuditRow {
+    action: String,
     before: Option<serde_json::Value>,
     after: Option<serde_json::Value>,
-    comment: Option<&str>,
-    now: DateTime<Utc>,
-) -> Result<(), ApiError> {
-    sqlx::query(
-        "INSERT INTO audit_log (at, actor_id, actor, action, entity, entity_id, before_json, after_json, comment) \
-         VALUES ($1, $2, $3, $4, 'request', $5, $6, $7, $8)",
-    )
-    .bind(to_db_time(now))
-    .bind(user.id)
-    .bind(&user.login)
-    .bind(action)
-    .bind(number.to_string())
-    .bind(before.map(|b| b.to_string()))
-    .bind(after.map(|a| a.to_string()))
-    .bind(comment)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
+    comment: Option<String>,
+    at: DateTime<Utc>,
 }
 
-/// Audit rows for the transition's events, executor rows, and notices — inside `tx`.
+/// Audit rows for the transition's events (after `first`, if any), executor rows, and notices —
+/// inside `tx`, each kind in one multi-row statement. `fresh`: the request was just inserted, so
+/// there are no executor rows to replace.
+#[allow(clippy::too_many_arguments)]
 async fn write_transition(
     tx: &mut sqlx::Transaction<'_, Any>,
     request_id: i64,
     number: &RequestNumber,
     user: &AuthUser,
     transition: &Transition,
+    first: Option<AuditRow>,
+    fresh: bool,
     now: DateTime<Utc>,
 ) -> Result<(), ApiError> {
+    let mut audit: Vec<AuditRow> = first.into_iter().collect();
     for event in &transition.events {
         let mut after = serde_json::to_value(&event.after).map_err(|e| ApiError::Internal(e.into()))?;
         if let (Some(obj), Ok(serde_json::Value::Object(kind))) = (after.as_object_mut(), serde_json::to_value(&event.kind)) {
@@ -586,20 +627,54 @@ async fn write_transition(
             obj.insert("details".into(), serde_json::Value::Object(kind));
             obj.insert("unit".into(), serde_json::to_value(&event.unit).unwrap_or_default());
         }
-        let before = serde_json::to_value(&event.before).map_err(|e| ApiError::Internal(e.into()))?;
-        write_audit(tx, user, &format!("request.{}", event.action), number, Some(before), Some(after), event.comment.as_deref(), event.at).await?;
+        audit.push(AuditRow {
+            action: format!("request.{}", event.action),
+            before: Some(serde_json::to_value(&event.before).map_err(|e| ApiError::Internal(e.into()))?),
+            after: Some(after),
+            comment: event.comment.clone(),
+            at: event.at,
+        });
     }
-    sqlx::query("DELETE FROM request_executors WHERE request_id = $1").bind(request_id).execute(&mut **tx).await?;
-    for assignment in transition.state.current_assignments() {
-        sqlx::query("INSERT INTO request_executors (request_id, executor_code, status) VALUES ($1, $2, $3)")
-            .bind(request_id)
-            .bind(assignment.unit.as_str())
-            .bind(assignment.status.as_str())
-            .execute(&mut **tx)
-            .await?;
+    if !audit.is_empty() {
+        let values: Vec<String> = (0..audit.len())
+            .map(|i| {
+                let b = i * 8;
+                format!("(${}, ${}, ${}, ${}, 'request', ${}, ${}, ${}, ${})", b + 1, b + 2, b + 3, b + 4, b + 5, b + 6, b + 7, b + 8)
+            })
+            .collect();
+        let sql = format!(
+            "INSERT INTO audit_log (at, actor_id, actor, action, entity, entity_id, before_json, after_json, comment) VALUES {}",
+            values.join(", ")
+        );
+        let mut query = sqlx::query(&sql);
+        for row in &audit {
+            query = query
+                .bind(to_db_time(row.at))
+                .bind(user.id)
+                .bind(user.login.as_str())
+                .bind(row.action.as_str())
+                .bind(number.to_string())
+                .bind(row.before.as_ref().map(|b| b.to_string()))
+                .bind(row.after.as_ref().map(|a| a.to_string()))
+                .bind(row.comment.as_deref());
+        }
+        query.execute(&mut **tx).await?;
+    }
+    if !fresh {
+        sqlx::query("DELETE FROM request_executors WHERE request_id = $1").bind(request_id).execute(&mut **tx).await?;
+    }
+    let current: Vec<_> = transition.state.current_assignments().collect();
+    if !current.is_empty() {
+        let values: Vec<String> = (0..current.len()).map(|i| format!("(${}, ${}, ${})", i * 3 + 1, i * 3 + 2, i * 3 + 3)).collect();
+        let sql = format!("INSERT INTO request_executors (request_id, executor_code, status) VALUES {}", values.join(", "));
+        let mut query = sqlx::query(&sql);
+        for assignment in current {
+            query = query.bind(request_id).bind(assignment.unit.as_str()).bind(assignment.status.as_str());
+        }
+        query.execute(&mut **tx).await?;
     }
     // An operator's decision settles the proposals waiting in the operators' queue.
-    if matches!(user.role, Role::Operator | Role::Supervisor) {
+    if !fresh && matches!(user.role, Role::Operator | Role::Supervisor) {
         sqlx::query("UPDATE notices SET resolved_at = $1 WHERE request_id = $2 AND audience = 'operators' AND resolved_at IS NULL")
             .bind(to_db_time(now))
             .bind(request_id)

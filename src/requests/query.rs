@@ -13,7 +13,7 @@ use crate::auth::{AuthUser, Role};
 use crate::http::ApiError;
 use crate::storage::{from_db_time, to_db_time};
 
-const COLUMNS: &str = "r.id, r.number, r.version, r.status, r.channel, r.applicant_id, r.address, r.description, \
+pub(crate) const COLUMNS: &str = "r.id, r.number, r.version, r.status, r.channel, r.applicant_id, r.address, r.description, \
     r.classifier_code, r.classifier_revision, r.classifier_title, r.request_type, r.term, r.call_id, r.registered_at, \
     r.deadline, r.original_deadline, r.additional_control, r.long_term_until, r.rework_count, r.extension_count, \
     r.closed_at, r.state_json";
@@ -22,37 +22,37 @@ const COLUMNS: &str = "r.id, r.number, r.version, r.status, r.channel, r.applica
 const NOT_OVERDUE: &str = "('closed', 'long_term_control')";
 
 #[derive(sqlx::FromRow)]
-struct Row {
-    id: i64,
-    number: String,
-    version: i64,
-    status: String,
-    channel: String,
-    applicant_id: Option<i64>,
-    address: String,
-    description: String,
-    classifier_code: String,
-    classifier_revision: i64,
-    classifier_title: String,
-    request_type: String,
-    term: String,
-    call_id: Option<String>,
-    registered_at: i64,
-    deadline: i64,
-    original_deadline: Option<i64>,
-    additional_control: i64,
-    long_term_until: Option<String>,
-    rework_count: i64,
-    extension_count: i64,
-    closed_at: Option<i64>,
-    state_json: String,
+pub(crate) struct Row {
+    pub(crate) id: i64,
+    pub(crate) number: String,
+    pub(crate) version: i64,
+    pub(crate) status: String,
+    pub(crate) channel: String,
+    pub(crate) applicant_id: Option<i64>,
+    pub(crate) address: String,
+    pub(crate) description: String,
+    pub(crate) classifier_code: String,
+    pub(crate) classifier_revision: i64,
+    pub(crate) classifier_title: String,
+    pub(crate) request_type: String,
+    pub(crate) term: String,
+    pub(crate) call_id: Option<String>,
+    pub(crate) registered_at: i64,
+    pub(crate) deadline: i64,
+    pub(crate) original_deadline: Option<i64>,
+    pub(crate) additional_control: i64,
+    pub(crate) long_term_until: Option<String>,
+    pub(crate) rework_count: i64,
+    pub(crate) extension_count: i64,
+    pub(crate) closed_at: Option<i64>,
+    pub(crate) state_json: String,
 }
 
 fn overdue(status: &str, deadline: DateTime<Utc>, now: DateTime<Utc>) -> bool {
     status != "closed" && status != "long_term_control" && deadline < now
 }
 
-fn view(row: Row, user: &AuthUser, now: DateTime<Utc>) -> Result<RequestView, ApiError> {
+pub(crate) fn view(row: Row, user: &AuthUser, now: DateTime<Utc>) -> Result<RequestView, ApiError> {
     let state: RequestState = serde_json::from_str(&row.state_json)
         .map_err(|e| ApiError::Internal(anyhow::anyhow!("request {}: stored state does not load: {e}", row.number)))?;
     let allowed = workflow::allowed_actions(&state, &actor_of(user));
@@ -431,6 +431,7 @@ pub struct ExecutorReportRow {
     /// Open at the period's end and past their deadline (counted as late).
     pub open_overdue: i64,
     pub extended: i64,
+    /// Registered for next-budget-year long-term control (9.4), even if back under control since.
     pub deferred: i64,
     pub reworked: i64,
     /// Share of surveyed requests the applicant confirmed (filled in by the survey).
@@ -455,7 +456,8 @@ pub async fn executor_report(
          SUM(CASE WHEN r.status = 'closed' AND r.closed_at > r.deadline THEN 1 ELSE 0 END), \
          SUM(CASE WHEN r.status NOT IN ('closed', 'long_term_control') AND r.deadline < $1 THEN 1 ELSE 0 END), \
          SUM(CASE WHEN r.extension_count > 0 THEN 1 ELSE 0 END), \
-         SUM(CASE WHEN r.long_term_until IS NOT NULL OR r.status = 'long_term_control' THEN 1 ELSE 0 END), \
+         SUM(CASE WHEN EXISTS (SELECT 1 FROM audit_log a WHERE a.entity = 'request' AND a.entity_id = r.number \
+             AND a.action = 'request.register_deferral') THEN 1 ELSE 0 END), \
          SUM(CASE WHEN r.rework_count > 0 THEN 1 ELSE 0 END) \
          FROM request_executors e JOIN requests r ON r.id = e.request_id \
          WHERE r.registered_at >= $2 AND r.registered_at < $3 \

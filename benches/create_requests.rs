@@ -1,0 +1,142 @@
+//! Request creation through the HTTP API (session check, classifier, calendar, one transaction
+//! with the request row, executors, audit and notices), on SQLite and PostgreSQL.
+//!
+//! Baseline in the same run: `GET /api/v1/me` over the same client, connections and session
+//! check, with no write — so the ratio shows what the write path costs on this machine.
+//!
+//! `cargo bench --bench create_requests` — targets: ≥ 2,000 creates/s on SQLite and ≥ 5,000/s on
+//! PostgreSQL (2 cores). PostgreSQL is skipped when unreachable (set CONTACTD_TEST_POSTGRES_URL).
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use contactd::app::{self, Listeners, RunHooks};
+use contactd::auth::{add_user, NewUser, Role};
+use contactd::clock::{Clock, SystemClock};
+use contactd::config::Config;
+use contactd_classifier::Revision;
+use serde_json::json;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio_util::sync::CancellationToken;
+
+const CONCURRENCY: usize = 32;
+const CREATES: usize = 4_000;
+const BASELINE: usize = 8_000;
+
+fn pg_url() -> String {
+    std::env::var("CONTACTD_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+async fn run_case(name: &str, database_url: &str, synchronous: &str) {
+    let text = format!(
+        "[database]\nurl = \"{database_url}\"\nsqlite_synchronous = \"{synchronous}\"\nmax_connections = 16\n[http]\nlisten = \"127.0.0.1:0\"\n[log]\nfilter = \"warn\"\n"
+    );
+    let config = Config::from_toml(&text, Path::new("bench.toml"), &[]).expect("config");
+    let storage = app::open_storage(&config).await.expect("storage");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
+    let now = SystemClock.now();
+    let date = |s: &str| chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").expect("date");
+    contactd::classifier::import(&storage, &root.join("classifier.example.toml"), Revision::new(339, date("2020-07-22")), now)
+        .await
+        .expect("import");
+    let user = NewUser { login: "bench".into(), password: "bench password 1".into(), role: Role::Operator, executors: vec![], extension: Some("1001".into()) };
+    add_user(&storage, &user, now).await.expect("user");
+    storage.close().await;
+
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let shutdown = CancellationToken::new();
+    let (tx, rx) = oneshot::channel();
+    let hooks = RunHooks { ready: Some(tx), ..RunHooks::default() };
+    let daemon = tokio::spawn(app::run(config, Listeners { http: listener }, Arc::new(SystemClock), shutdown.clone(), hooks));
+    let addr = rx.await.expect("ready");
+    let client = reqwest::Client::builder().pool_max_idle_per_host(CONCURRENCY).build().expect("client");
+    let token: String = client
+        .post(format!("http://{addr}/api/v1/session"))
+        .json(&json!({"login": "bench", "password": "bench password 1"}))
+        .send()
+        .await
+        .expect("login")
+        .json::<serde_json::Value>()
+        .await
+        .expect("json")["token"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+
+    let baseline = drive(BASELINE, |client: reqwest::Client, i| {
+        let url = format!("http://{addr}/api/v1/me");
+        let token = token.clone();
+        async move {
+            let r = client.get(url).bearer_auth(token).send().await.expect("me");
+            assert_eq!(r.status(), 200, "request {i}");
+        }
+    }, &client)
+    .await;
+    let creates = drive(CREATES, |client: reqwest::Client, i| {
+        let url = format!("http://{addr}/api/v1/requests");
+        let token = token.clone();
+        async move {
+            let body = json!({
+                "channel": "phone",
+                "applicant": {"phone": format!("+38067{:07}", i % 300_000), "name": "Заявник"},
+                "description": "Витік води на вулиці",
+                "classifier_code": "22.5.27",
+                "request_type": "ordinary"
+            });
+            let r = client.post(url).bearer_auth(token).json(&body).send().await.expect("create");
+            assert_eq!(r.status(), 201, "request {i}: {}", r.text().await.unwrap_or_default());
+        }
+    }, &client)
+    .await;
+    let base_rate = BASELINE as f64 / baseline.as_secs_f64();
+    let create_rate = CREATES as f64 / creates.as_secs_f64();
+    println!(
+        "{name:<28} creates {create_rate:>8.0}/s   baseline GET /me {base_rate:>8.0}/s   creates/baseline {:.2}",
+        create_rate / base_rate
+    );
+    shutdown.cancel();
+    let _ = daemon.await;
+}
+
+/// `n` requests with `CONCURRENCY` in flight; returns the elapsed time.
+async fn drive<F, Fut>(n: usize, make: F, client: &reqwest::Client) -> Duration
+where
+    F: Fn(reqwest::Client, usize) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let started = Instant::now();
+    let mut set = tokio::task::JoinSet::new();
+    for i in 0..n {
+        if set.len() >= CONCURRENCY {
+            set.join_next().await.expect("task").expect("join");
+        }
+        set.spawn(make(client.clone(), i));
+    }
+    while let Some(r) = set.join_next().await {
+        r.expect("join");
+    }
+    started.elapsed()
+}
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    runtime.block_on(async {
+        let dir = tempfile::tempdir().expect("tempdir");
+        println!("request creation through POST /api/v1/requests, {CREATES} requests, {CONCURRENCY} in flight");
+        run_case("sqlite (synchronous=full)", &format!("sqlite://{}/full.db", dir.path().display()), "full").await;
+        run_case("sqlite (synchronous=normal)", &format!("sqlite://{}/normal.db", dir.path().display()), "normal").await;
+        match sqlx::postgres::PgPool::connect(&pg_url()).await {
+            Ok(admin) => {
+                let name = format!("contactd_bench_{}", std::process::id());
+                sqlx::query(&format!("CREATE DATABASE \"{name}\"")).execute(&admin).await.expect("create db");
+                let mut url = url::Url::parse(&pg_url()).expect("url");
+                url.set_path(&name);
+                run_case("postgresql", url.as_str(), "full").await;
+                let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).execute(&admin).await;
+            }
+            Err(err) => println!("postgresql: skipped ({err})"),
+        }
+    });
+}
