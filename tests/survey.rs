@@ -768,6 +768,35 @@ async fn click_to_call_originates_through_the_pbx_simulator() {
     sim.join().await;
 }
 
+#[tokio::test]
+async fn the_daemon_draws_once_a_working_day_after_draw_at() {
+    let phones: Vec<String> = (0..60).map(phone).collect();
+    let db = TestDb::new(Engine::Sqlite).await;
+    let cfg = config(&db, "");
+    let storage = contactd::app::open_storage(&cfg).await.unwrap();
+    base(&storage).await;
+    seed(&storage, &three_executors(&phones)).await;
+    storage.close().await;
+    // Wednesday 10:00, after draw_at 09:30: the job's first tick draws the period up to 09:30.
+    let app = spawn_app_with_clock(cfg, Arc::new(ManualClock::new(now()))).await;
+    let sup = sign_in(&app, "sup1").await;
+    let mut draw = Value::Null;
+    for _ in 0..100 {
+        let (status, body) = get(&app, &sup, "/api/v1/survey/draws/1").await;
+        if status == 200 {
+            draw = body;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(draw["triggered_by"], "scheduler", "{draw}");
+    assert_eq!(draw["period_end"], "2026-11-25T07:30:00Z");
+    assert_eq!(draw["sampled"], 7);
+    let (status, _) = get(&app, &sup, "/api/v1/survey/draws/2").await;
+    assert_eq!(status, 404, "one draw per period");
+    app.stop().await.unwrap();
+}
+
 #[test]
 fn dialable_numbers() {
     let ua = contactd_domain::PhoneNumber::parse("+380501234567").unwrap();

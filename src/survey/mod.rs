@@ -3,11 +3,12 @@
 //! outcomes (retry, rework through the workflow) and figures. The sampling rules themselves live
 //! in the pure `contactd-survey` crate.
 //!
-//! Entry points: [`run_draw`] (CLI `survey draw` and the scheduler), [`run_due_draw`] (what a
-//! periodic job calls on every tick), [`replay_draw`] (CLI `survey replay`), and the task
-//! functions used by `src/http/survey.rs`.
+//! Entry points: [`run_draw`] (CLI `survey draw` and the scheduler), [`run_due_draw`] (what the
+//! periodic [`DrawJob`] calls every minute under a leader lease), [`replay_draw`] (CLI
+//! `survey replay`), and the task functions used by `src/http/survey.rs`.
 
 mod draw;
+mod job;
 mod tasks;
 
 use contactd_survey::Outcome;
@@ -16,6 +17,7 @@ pub use draw::{
     get_draw, replay_draw, run_draw, run_due_draw, DrawOutcome, DrawRequest, DrawSummary, DrawView,
     ReplayReport, Trigger,
 };
+pub use job::DrawJob;
 pub use tasks::{
     click_to_call, dialable_number, record_outcome, stats, work_list, CallStarted, OutcomeBody,
     StatsView, TaskFilter, TaskView,
