@@ -559,3 +559,119 @@ async fn leader_lease_is_held_by_one_renewed_and_taken_over_after_expiry() {
         storage.close().await;
     }
 }
+
+#[tokio::test]
+async fn two_workers_on_one_database_send_each_email_once() {
+    let Some(server) = SmtpServer::start() else {
+        return;
+    };
+    for engine in engines().await {
+        let before = server.received().len();
+        let rig = rig(engine, &server.url()).await;
+        // A second daemon on the same database: its own pools, mailer and metrics.
+        let config = rig._db.config_with(&smtp_toml(&server.url()));
+        let storage_b = contactd::app::open_storage(&config).await.unwrap();
+        let smtp = config.smtp.as_ref().unwrap();
+        let worker_b = OutboxWorker::new(
+            storage_b.clone(),
+            Arc::new(Mailer::from_config(smtp).unwrap()),
+            Arc::new(rig.clock.clone()),
+            MetricsRegistry::new(),
+            WorkerSettings::from_config(smtp),
+        );
+        let mut ids = HashSet::new();
+        for i in 0..30 {
+            let queued = enqueue_committed(&rig, &email(&[&format!("u{i}@example.org")])).await;
+            ids.insert(queued.message_id);
+        }
+        let drain = |worker: OutboxWorker| async move {
+            let mut sent = 0;
+            loop {
+                let report = worker.step().await.unwrap();
+                sent += report.sent;
+                if report.handled() == 0 {
+                    return sent;
+                }
+            }
+        };
+        let (a, b) = tokio::join!(drain(rig.worker.clone()), drain(worker_b));
+        assert_eq!(a + b, 30, "{engine:?}: a sent {a}, b sent {b}");
+        let got = server.wait_for(before + 30).await;
+        let delivered: Vec<String> = got[before..]
+            .iter()
+            .map(|m| m.header("Message-ID").unwrap())
+            .collect();
+        assert_eq!(delivered.len(), 30, "{engine:?}: none twice");
+        assert_eq!(delivered.into_iter().collect::<HashSet<_>>(), ids);
+        storage_b.close().await;
+    }
+}
+
+#[tokio::test]
+async fn credentials_come_from_the_url_or_a_password_file_and_rejected_ones_keep_the_mail() {
+    let password = "s3cr#t/пароль";
+    let Some(server) = SmtpServer::start_with_auth("contactd", password) else {
+        return;
+    };
+    // The password from a file (as systemd credentials supply it), through the binary.
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("smtp-password");
+    std::fs::write(&secret, format!("{password}\n")).unwrap();
+    let path = dir.path().join("contactd.toml");
+    let smtp = smtp_toml(&format!("smtp://contactd@127.0.0.1:{}", server.port));
+    std::fs::write(
+        &path,
+        format!(
+            "[database]\nurl = \"sqlite://x.db\"\n[http]\nlisten = \"127.0.0.1:0\"\n{smtp}password_file = \"{}\"\n",
+            secret.display()
+        ),
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_contactd"))
+        .args([
+            "send-test-email",
+            "--config",
+            path.to_str().unwrap(),
+            "--to",
+            "admin@example.org",
+        ])
+        .output()
+        .unwrap();
+    let shown = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{shown}");
+    assert!(
+        !shown.contains("s3cr"),
+        "the password is never shown: {shown}"
+    );
+    assert_eq!(server.wait_for(1).await.len(), 1);
+
+    // The password in the URL (percent-encoded); a wrong one keeps the email pending.
+    let url_with = |pass: &str| {
+        let mut url = url::Url::parse(&format!("smtp://127.0.0.1:{}", server.port)).unwrap();
+        url.set_username("contactd").unwrap();
+        url.set_password(Some(pass)).unwrap();
+        url.to_string()
+    };
+    let rig_ok = rig(Engine::Sqlite, &url_with(password)).await;
+    enqueue_committed(&rig_ok, &email(&["ok@example.org"])).await;
+    assert_eq!(rig_ok.worker.step().await.unwrap().sent, 1);
+    assert_eq!(server.wait_for(2).await.len(), 2);
+
+    let rig_bad = rig(Engine::Sqlite, &url_with("wrong")).await;
+    enqueue_committed(&rig_bad, &email(&["kept@example.org"])).await;
+    let report = rig_bad.worker.step().await.unwrap();
+    assert_eq!((report.sent, report.retried, report.failed), (0, 1, 0));
+    let pending = mail::list(&rig_bad.storage, OutboxStatus::Pending, 10)
+        .await
+        .unwrap();
+    let error = pending[0].last_error.clone().unwrap();
+    assert!(
+        error.contains("535") && error.contains("smtp.password_file"),
+        "{error}"
+    );
+    assert!(!error.contains("wrong"), "{error}");
+}

@@ -440,7 +440,13 @@ impl OutboxWorker {
         };
         match self.mailer.send(message).await {
             Ok(()) => Outcome::Sent,
-            // 5xx: the server refuses this email; retrying will not help.
+            // Rejected credentials are the administrator's to fix, not this email's fault: keep
+            // the outbox until smtp.url / smtp.password_file are corrected (or the give-up time).
+            Err(err) if is_auth_failure(&err) => Outcome::Retry(format!(
+                "{} (check the user and password in smtp.url or smtp.password_file)",
+                error_chain(&err)
+            )),
+            // Any other 5xx: the server refuses this email; retrying will not help.
             Err(err) if err.is_permanent() => Outcome::Fail(error_chain(&err)),
             // Connection refused, timeouts, TLS trouble, 4xx: the server may recover.
             Err(err) => Outcome::Retry(error_chain(&err)),
@@ -487,6 +493,12 @@ impl OutboxWorker {
             Err(err) => tracing::warn!(error = %err, "cannot count pending emails"),
         }
     }
+}
+
+/// 530 (authentication required), 534, 535 (credentials rejected), 538.
+fn is_auth_failure(err: &lettre::transport::smtp::Error) -> bool {
+    err.status()
+        .is_some_and(|code| matches!(code.to_string().as_str(), "530" | "534" | "535" | "538"))
 }
 
 /// An error with its causes, one line.

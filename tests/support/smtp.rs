@@ -16,9 +16,15 @@ use std::time::{Duration, Instant};
 const SERVER_PY: &str = r#"
 import os, signal, sys, time
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult
 
 outdir, port = sys.argv[1], int(sys.argv[2])
+credentials = (sys.argv[3].encode(), sys.argv[4].encode()) if len(sys.argv) > 4 else None
 counter = [0]
+
+def authenticator(server, session, envelope, mechanism, auth_data):
+    ok = (auth_data.login, auth_data.password) == credentials
+    return AuthResult(success=ok, handled=False)
 
 class Handler:
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
@@ -41,7 +47,11 @@ class Handler:
         return "250 Message accepted for delivery"
 
 signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})
-controller = Controller(Handler(), hostname="127.0.0.1", port=port)
+if credentials:
+    controller = Controller(Handler(), hostname="127.0.0.1", port=port, authenticator=authenticator,
+                            auth_required=True, auth_require_tls=False)
+else:
+    controller = Controller(Handler(), hostname="127.0.0.1", port=port)
 controller.start()
 print("READY", flush=True)
 signal.sigwait({signal.SIGTERM, signal.SIGINT})
@@ -97,12 +107,24 @@ pub struct SmtpServer {
     dir: tempfile::TempDir,
     script: PathBuf,
     python: &'static str,
+    /// (user, password) the server requires with AUTH PLAIN/LOGIN, if any.
+    credentials: Option<(String, String)>,
     child: Option<Child>,
 }
 
 impl SmtpServer {
     /// Start on a free loopback port, or `None` (skip) when aiosmtpd is missing outside CI.
     pub fn start() -> Option<Self> {
+        Self::start_inner(None)
+    }
+
+    /// Like [`SmtpServer::start`], requiring AUTH with these credentials (over plain SMTP, as a
+    /// loopback test may).
+    pub fn start_with_auth(user: &str, password: &str) -> Option<Self> {
+        Self::start_inner(Some((user.to_owned(), password.to_owned())))
+    }
+
+    fn start_inner(credentials: Option<(String, String)>) -> Option<Self> {
         let Some(python) = python() else {
             if std::env::var("CI").as_deref() == Ok("true") {
                 panic!("aiosmtpd is required in CI: apt-get install python3-aiosmtpd (or pip install aiosmtpd)");
@@ -125,6 +147,7 @@ impl SmtpServer {
             dir,
             script,
             python,
+            credentials,
             child: None,
         };
         server.resume();
@@ -164,6 +187,11 @@ impl SmtpServer {
             .arg(&self.script)
             .arg(self.mail_dir())
             .arg(self.port.to_string())
+            .args(
+                self.credentials
+                    .iter()
+                    .flat_map(|(u, p)| [u.as_str(), p.as_str()]),
+            )
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
