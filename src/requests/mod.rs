@@ -311,13 +311,11 @@ impl RequestService {
         const NEXT_NUMBER: &str = "INSERT INTO request_numbers (year, last) VALUES ($1, 1) \
              ON CONFLICT (year) DO UPDATE SET last = request_numbers.last + 1 RETURNING last";
         let year = i64::from(chrono::Datelike::year(&local_date(now)));
-        // PostgreSQL: take the number in its own short statement, so concurrent registrations do
-        // not queue on the year's counter row for a whole transaction (numbers may have gaps).
-        // SQLite: one writer anyway, so it stays inside the transaction (no extra commit).
+        // PostgreSQL: the number comes from a sequence outside the transaction, so concurrent
+        // registrations do not queue on a counter row (numbers may have gaps, which is allowed).
+        // SQLite: one writer anyway, so the counter row is updated inside the transaction.
         let early_seq: Option<i64> = match self.storage.backend() {
-            crate::config::Backend::Postgres => {
-                Some(sqlx::query_scalar(NEXT_NUMBER).bind(year).fetch_one(self.storage.writer()).await?)
-            }
+            crate::config::Backend::Postgres => Some(self.next_number_postgres(year).await?),
             crate::config::Backend::Sqlite => None,
         };
         let mut tx = self.storage.writer().begin().await?;
@@ -426,6 +424,36 @@ impl RequestService {
             state_json: json,
         };
         Ok((view(row, user, now)?, true))
+    }
+
+    /// PostgreSQL: the year's number from a per-year SEQUENCE (created on first use). `nextval`
+    /// takes no row lock and needs no commit, so concurrent registrations never queue on it.
+    async fn next_number_postgres(&self, year: i64) -> Result<i64, ApiError> {
+        // `year` is our own integer, never client text.
+        let name = format!("request_number_{year}");
+        let next = format!("SELECT nextval('{name}')");
+        match sqlx::query_scalar::<_, i64>(&next).fetch_one(self.storage.writer()).await {
+            Ok(seq) => Ok(seq),
+            Err(sqlx::Error::Database(db)) if db.code().as_deref() == Some("42P01") => {
+                // Start after what the counter table already handed out (numbers before this
+                // scheme), so numbers stay unique.
+                let start: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(last), 0) + 1 FROM request_numbers WHERE year = $1")
+                    .bind(year)
+                    .fetch_one(self.storage.writer())
+                    .await?;
+                let created = sqlx::query(&format!("CREATE SEQUENCE IF NOT EXISTS {name} START WITH {start}"))
+                    .execute(self.storage.writer())
+                    .await;
+                match created {
+                    Ok(_) => {}
+                    // Another instance created it at the same moment.
+                    Err(sqlx::Error::Database(db)) if db.is_unique_violation() => {}
+                    Err(e) => return Err(e.into()),
+                }
+                Ok(sqlx::query_scalar::<_, i64>(&next).fetch_one(self.storage.writer()).await?)
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     async fn by_idempotency_key(&self, user_id: i64, key: &str) -> Result<Option<String>, ApiError> {
