@@ -113,6 +113,7 @@ pub fn spawn(
             metrics: deps.metrics.clone(),
             stats,
             synced: StatsSeen::default(),
+            startup_time: None,
         };
         tasks.spawn(consumer.run(frames_rx, shutdown.clone()));
     }
@@ -181,7 +182,13 @@ struct Consumer {
     metrics: MetricsRegistry,
     stats: Arc<WsStats>,
     synced: StatsSeen,
+    /// Asterisk's `startup_time` at the last connection: a change means it restarted.
+    startup_time: Option<DateTime<Utc>>,
 }
+
+/// Attempts at `GET /ari/channels` after a connect, and the pause between them.
+const RECONCILE_ATTEMPTS: u32 = 3;
+const RECONCILE_RETRY: Duration = Duration::from_millis(500);
 
 impl Consumer {
     async fn run(mut self, mut frames: mpsc::Receiver<WsMessage>, shutdown: CancellationToken) {
@@ -193,7 +200,7 @@ impl Consumer {
                 _ = tick.tick() => self.sync_stats(),
                 msg = frames.recv() => match msg {
                     None => break,
-                    Some(WsMessage::Connected { at }) => self.reconcile(at).await,
+                    Some(WsMessage::Connected { at }) => self.reconcile(at, &shutdown).await,
                     Some(WsMessage::Frame(text)) => self.frame(&text),
                 }
             }
@@ -253,29 +260,64 @@ impl Consumer {
             .inc();
     }
 
-    /// After a (re)connect: what the PBX has now against what the tracker believes.
-    async fn reconcile(&mut self, at: DateTime<Utc>) {
+    /// After a (re)connect: what the PBX has now against what the tracker believes. Frames of
+    /// the new connection wait in the queue meanwhile, so they apply after the reconciliation.
+    async fn reconcile(&mut self, at: DateTime<Utc>, shutdown: &CancellationToken) {
         self.sync_stats();
-        match self.rest.channels().await {
-            Ok(channels) => {
-                let snapshots: Vec<ChannelSnapshot> =
-                    channels.iter().map(ChannelSnapshot::from_ari).collect();
-                let events = self.tracker.reconcile(&snapshots, at);
-                tracing::info!(
-                    channels = snapshots.len(),
-                    call_events = events.len(),
-                    "reconciled with the PBX's current channels"
-                );
-                self.dispatch(events);
+        self.check_restart().await;
+        let mut attempt = 1;
+        let channels = loop {
+            match self.rest.channels().await {
+                Ok(channels) => break channels,
+                Err(err) if attempt < RECONCILE_ATTEMPTS => {
+                    tracing::debug!(error = %err, attempt, "GET /ari/channels failed; retrying");
+                }
+                Err(err) => {
+                    self.metrics.metrics.pbx_reconcile_failures.inc();
+                    tracing::warn!(
+                        error = %err,
+                        "cannot read the PBX's channels after connecting; calls that changed \
+                         while the link was down may show late"
+                    );
+                    return;
+                }
             }
-            Err(err) => {
-                self.metrics.metrics.pbx_reconcile_failures.inc();
-                tracing::warn!(
-                    error = %err,
-                    "cannot read the PBX's channels after connecting; calls that changed while \
-                     the link was down may show late"
-                );
+            attempt += 1;
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = tokio::time::sleep(RECONCILE_RETRY) => {}
             }
+        };
+        let snapshots: Vec<ChannelSnapshot> =
+            channels.iter().map(ChannelSnapshot::from_ari).collect();
+        let events = self.tracker.reconcile(&snapshots, at);
+        tracing::info!(
+            channels = snapshots.len(),
+            call_events = events.len(),
+            "reconciled with the PBX's current channels"
+        );
+        self.dispatch(events);
+    }
+
+    /// Logs whether Asterisk restarted since the last connection (it then hung up every call;
+    /// reconciliation ends them) or the link only blinked.
+    async fn check_restart(&mut self) {
+        match self.rest.asterisk_info().await {
+            Ok(info) => {
+                let now = info.startup_time();
+                match (self.startup_time, now) {
+                    (Some(before), Some(after)) if before != after => tracing::warn!(
+                        %before, %after,
+                        "Asterisk restarted while the link was down; its calls were hung up"
+                    ),
+                    (None, Some(after)) => tracing::info!(startup_time = %after, "Asterisk is up"),
+                    _ => {}
+                }
+                if now.is_some() {
+                    self.startup_time = now;
+                }
+            }
+            Err(err) => tracing::debug!(error = %err, "GET /ari/asterisk/info failed"),
         }
     }
 
