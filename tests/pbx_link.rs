@@ -542,3 +542,129 @@ async fn the_operator_socket_needs_a_session_an_operator_role_and_an_extension()
     assert_eq!(types(&rest), ["call.answered", "call.ended"]);
     assert_eq!(rest[1]["call_id"], calls[0]["call_id"]);
 }
+
+#[tokio::test]
+async fn an_asterisk_restart_ends_the_ringing_call_and_the_link_comes_back() {
+    let rig = rig(Engine::Sqlite).await;
+    let mut op = operator(&rig, "olena", "1001").await;
+    let spec = CallSpec::new(CallKind::Answered)
+        .durations(Duration::from_millis(5000), Duration::from_millis(500));
+    rig.sim.sim.play(&spec).unwrap();
+    let ringing = expect_json(&mut op).await;
+    assert_eq!(ringing["type"], "call.ringing");
+    rig.sim.sim.restart(Outage {
+        refuse_for: Duration::from_millis(200),
+        unavailable_for: Duration::from_millis(200),
+    });
+    let ended = expect_json(&mut op).await;
+    assert_eq!(ended["type"], "call.ended", "{ended}");
+    assert_eq!(ended["call_id"], ringing["call_id"]);
+    assert_ne!(ended["outcome"], "answered", "{ended}");
+    wait_link(&rig.app, "up").await;
+    // Nothing more about that call after the reconnect.
+    assert_eq!(next_json(&mut op, Duration::from_millis(500)).await, None);
+    let (row, _) = call_record(&rig.storage, ringing["call_id"].as_str().unwrap()).await;
+    assert_eq!(row.2, None, "never answered");
+    assert_eq!(count_calls(&rig.storage).await, 1);
+}
+
+#[tokio::test]
+async fn call_records_are_idempotent_on_both_engines() {
+    use contactd::pbx::records::record;
+    use contactd_ari::tracker::CallDirection;
+    use contactd_ari::{CallEvent, Outcome};
+    for engine in engines().await {
+        let db = TestDb::new(engine).await;
+        let storage = Storage::connect(&db.config().database).await.unwrap();
+        storage.migrate().await.unwrap();
+        let t = |s: i64| chrono::DateTime::from_timestamp(1_800_000_000 + s, 0).unwrap();
+        let ringing = |ext: &str| CallEvent::Ringing {
+            call_id: "c1".into(),
+            direction: CallDirection::Inbound,
+            caller_number_raw: "anonymous".into(),
+            caller_name: String::new(),
+            dialed_number: "1581".into(),
+            operator_extension: ext.into(),
+            at: t(0),
+        };
+        let events = [
+            ringing("1001"),
+            ringing("1002"),
+            CallEvent::Answered {
+                call_id: "c1".into(),
+                answered_by: "1002".into(),
+                at: t(2),
+            },
+            CallEvent::Ended {
+                call_id: "c1".into(),
+                operator_extension: "1001".into(),
+                outcome: Outcome::AnsweredElsewhere,
+                duration_s: None,
+                reconciled: false,
+                at: t(2),
+            },
+            CallEvent::Ended {
+                call_id: "c1".into(),
+                operator_extension: "1002".into(),
+                outcome: Outcome::Answered,
+                duration_s: Some(3),
+                reconciled: false,
+                at: t(5),
+            },
+        ];
+        // Everything twice, and the call replayed after it ended.
+        for e in events.iter().chain(events.iter()) {
+            record(&storage, e, t(0)).await.unwrap();
+        }
+        let late_answer = CallEvent::Answered {
+            call_id: "c1".into(),
+            answered_by: "1001".into(),
+            at: t(9),
+        };
+        record(&storage, &late_answer, t(9)).await.unwrap();
+        let row: (
+            String,
+            String,
+            Option<i64>,
+            Option<String>,
+            Option<i64>,
+            Option<String>,
+        ) = sqlx::query_as(
+            "SELECT caller_number, caller_number_raw, answered_at, answered_by, ended_at, \
+                 outcome FROM calls",
+        )
+        .fetch_one(storage.reader())
+        .await
+        .unwrap();
+        assert_eq!(
+            row,
+            (
+                "anonymous".to_owned(),
+                "anonymous".to_owned(),
+                Some(contactd::storage::to_db_time(t(2))),
+                Some("1002".to_owned()),
+                Some(contactd::storage::to_db_time(t(5))),
+                Some("answered".to_owned())
+            ),
+            "{engine:?}"
+        );
+        let legs: Vec<(String, Option<String>, Option<i64>)> = sqlx::query_as(
+            "SELECT operator_extension, outcome, duration_s FROM call_legs ORDER BY operator_extension",
+        )
+        .fetch_all(storage.reader())
+        .await
+        .unwrap();
+        assert_eq!(
+            legs,
+            vec![
+                (
+                    "1001".to_owned(),
+                    Some("answered_elsewhere".to_owned()),
+                    None
+                ),
+                ("1002".to_owned(), Some("answered".to_owned()), Some(3)),
+            ]
+        );
+        storage.close().await;
+    }
+}
