@@ -662,6 +662,19 @@ async fn outcomes_rework_retries_and_figures() {
         )
         .await;
         assert_eq!(status, 403, "figures are for supervisors");
+        let (_, openapi) = get(&app, &sup, "/api/v1/openapi.json").await;
+        for path in [
+            "/api/v1/survey/tasks",
+            "/api/v1/survey/tasks/{id}/call",
+            "/api/v1/survey/tasks/{id}/outcome",
+            "/api/v1/survey/draws/{id}",
+            "/api/v1/survey/stats",
+        ] {
+            assert!(
+                openapi["paths"][path].is_object(),
+                "{path} missing from the OpenAPI document"
+            );
+        }
         let (status, draw) = get(&app, &sup, "/api/v1/survey/draws/1").await;
         assert_eq!(status, 200, "{draw}");
         assert_eq!(draw["sampled"], 2);
@@ -719,6 +732,25 @@ async fn click_to_call_originates_through_the_pbx_simulator() {
         .find(|t| t["executor_code"] == "UNIT-A")
         .unwrap()
         .clone();
+
+    // A user without an extension cannot place the call; nothing reaches the PBX.
+    let sup = sign_in(&app, "sup1").await;
+    let (status, problem) = post(
+        &app,
+        &sup,
+        &format!("/api/v1/survey/tasks/{}/call", task["id"]),
+        json!({}),
+    )
+    .await;
+    assert_eq!(status, 422, "{problem}");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("no PBX extension"),
+        "{problem}"
+    );
+    assert!(sim.originate_requests().is_empty());
 
     let (status, call) = post(
         &app,
