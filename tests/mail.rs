@@ -675,3 +675,35 @@ async fn credentials_come_from_the_url_or_a_password_file_and_rejected_ones_keep
     );
     assert!(!error.contains("wrong"), "{error}");
 }
+
+#[test]
+fn smtp_config_errors_name_their_key() {
+    let base = "[database]\nurl = \"sqlite://x.db\"\n[http]\nlisten = \"127.0.0.1:0\"\n[smtp]\nurl = \"smtp://127.0.0.1:25\"\n";
+    let load = |extra: &str| {
+        contactd::config::Config::from_toml(
+            &format!("{base}{extra}"),
+            std::path::Path::new("t.toml"),
+            &[],
+        )
+    };
+    let config = load("from = \"Контакт-центр <cc@example.gov.ua>\"\n").unwrap();
+    let smtp = config.smtp.unwrap();
+    assert_eq!(
+        (smtp.give_up_after_h, smtp.retry_initial_s, smtp.retry_max_s),
+        (48, 30, 900)
+    );
+    let err = load("from = \"not an address\"\n").unwrap_err().to_string();
+    assert!(err.contains("smtp.from"), "{err}");
+    let err = load("from = \"cc@example.gov.ua\"\ngive_up_after_h = 0\n")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("smtp.give_up_after_h"), "{err}");
+    let err = load("from = \"cc@example.gov.ua\"\nconsole_url = \"cc.example\"\n")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("smtp.console_url"), "{err}");
+    let err = load("from = \"cc@example.gov.ua\"\npassword_file = \"/nonexistent/smtp\"\n")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("smtp.password_file"), "{err}");
+}
