@@ -27,6 +27,8 @@ CREATE TABLE violations (
     UNIQUE (request_id, unit, kind, level, period)
 );
 CREATE INDEX violations_unreported ON violations (level, reported_at);
+-- New rows of one tick are found by their `detected_at` (ticks have increasing times).
+CREATE INDEX violations_detected ON violations (detected_at);
 
 -- Every email the escalation job queued: to whom, what, for which day. The UNIQUE key makes a
 -- digest go out once per recipient and day even with several daemons on one database.

@@ -138,17 +138,6 @@ struct Cursor {
     last_digest_day: Option<String>,
 }
 
-/// One (request, unit) whose deadline crossed a threshold.
-struct Crossing {
-    request_id: i64,
-    number: String,
-    unit: String,
-    section: String,
-    emergency: bool,
-    title: String,
-    deadline: DateTime<Utc>,
-}
-
 /// A deputy-level violation as a digest lists it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct DigestItem {
@@ -232,38 +221,57 @@ impl Escalation {
         Ok(report)
     }
 
-    /// Requests (with their open units) whose deadline is in `(from, to]`.
-    async fn crossings(
+    /// Records `kind` at `level` for every open (request, unit) whose deadline is in
+    /// `(from, to]`, in one statement; returns how many were new. New rows carry
+    /// `detected_at = now` (ticks have strictly increasing `now`), which is how the follow-up
+    /// statements find them.
+    async fn record_crossings(
         &self,
         tx: &mut Transaction<'_, Any>,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
-    ) -> Result<Vec<Crossing>, EscalationError> {
+        (from, to): (DateTime<Utc>, DateTime<Utc>),
+        kind: &str,
+        level: &str,
+        now: DateTime<Utc>,
+    ) -> Result<usize, EscalationError> {
+        // `WHERE` before `ON CONFLICT` keeps SQLite's parser from reading it as a join clause.
         let sql = format!(
-            "SELECT r.id, r.number, e.executor_code, r.section, r.request_type, r.classifier_title, r.deadline \
+            "INSERT INTO violations (request_id, unit, kind, level, period, detected_at) \
+             SELECT r.id, e.executor_code, $1, $2, 'once', $3 \
              FROM requests r JOIN request_executors e ON e.request_id = r.id \
-             WHERE r.status IN {OPEN_STATUSES} AND r.deadline > $1 AND r.deadline <= $2 \
-             AND e.status IN {OPEN_ASSIGNMENTS} ORDER BY r.deadline, r.id, e.executor_code"
+             WHERE r.status IN {OPEN_STATUSES} AND r.deadline > $4 AND r.deadline <= $5 \
+             AND e.status IN {OPEN_ASSIGNMENTS} \
+             ON CONFLICT (request_id, unit, kind, level, period) DO NOTHING"
         );
-        let rows = sqlx::query(&sql)
+        let done = sqlx::query(&sql)
+            .bind(kind)
+            .bind(level)
+            .bind(to_db_time(now))
             .bind(to_db_time(from))
             .bind(to_db_time(to))
-            .fetch_all(&mut **tx)
+            .execute(&mut **tx)
             .await?;
-        rows.into_iter()
-            .map(|row| {
-                Ok(Crossing {
-                    request_id: row.try_get(0)?,
-                    number: row.try_get(1)?,
-                    unit: row.try_get(2)?,
-                    section: row.try_get(3)?,
-                    emergency: row.try_get::<String, _>(4)? == "emergency",
-                    title: row.try_get(5)?,
-                    deadline: from_db_time(row.try_get(6)?),
-                })
-            })
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(Into::into)
+        Ok(usize::try_from(done.rows_affected()).unwrap_or(usize::MAX))
+    }
+
+    /// Executor notices for the `kind` rows this tick recorded at the executor level.
+    async fn notices_for_new(
+        &self,
+        tx: &mut Transaction<'_, Any>,
+        kind: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), EscalationError> {
+        sqlx::query(
+            "INSERT INTO notices (request_id, audience, unit, kind, visible_from, created_at) \
+             SELECT request_id, 'executor', unit, kind, $1, $2 FROM violations \
+             WHERE detected_at = $3 AND kind = $4 AND level = 'executor'",
+        )
+        .bind(to_db_time(now))
+        .bind(to_db_time(now))
+        .bind(to_db_time(now))
+        .bind(kind)
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
     }
 
     async fn scan_overdue(
@@ -273,76 +281,92 @@ impl Escalation {
         now: DateTime<Utc>,
         report: &mut TickReport,
     ) -> Result<(), EscalationError> {
-        for c in self.crossings(tx, last, now).await? {
-            if record(
-                tx,
-                c.request_id,
-                &c.unit,
-                "overdue",
-                "executor",
-                None,
-                None,
-                now,
-            )
-            .await?
-            {
-                notice(tx, c.request_id, &c.unit, "overdue", now).await?;
-                report.overdue += 1;
-            }
-            let deputy = self.config.deputy_for(&c.unit, &c.section);
+        let window = (last, now);
+        report.overdue += self
+            .record_crossings(tx, window, "overdue", "executor", now)
+            .await?;
+        if report.overdue > 0 {
+            self.notices_for_new(tx, "overdue", now).await?;
+        }
+        // The deputy of each violation is resolved when it is reported (unit, else section, else
+        // the default), so that these stay one statement each.
+        if !self.config.deputies.is_empty() {
             report.violations += self
-                .record_levels(
+                .record_crossings(tx, window, "overdue", "deputy", now)
+                .await?;
+        }
+        if self.config.head_of_affairs.is_some() {
+            report.violations += self
+                .record_crossings(tx, window, "overdue", "head", now)
+                .await?;
+        }
+        if self.config.emergency_immediate && !self.config.deputies.is_empty() {
+            self.immediate_emergencies(tx, now, report).await?;
+        }
+        Ok(())
+    }
+
+    /// Emails the deputy at once about emergency requests that became overdue in this tick, and
+    /// marks those deputy-level violations reported (they are not repeated in the digest).
+    async fn immediate_emergencies(
+        &self,
+        tx: &mut Transaction<'_, Any>,
+        now: DateTime<Utc>,
+        report: &mut TickReport,
+    ) -> Result<(), EscalationError> {
+        let rows = sqlx::query(
+            "SELECT v.id, v.unit, r.section, r.number, r.classifier_title, r.deadline, COALESCE(x.name, v.unit) \
+             FROM violations v JOIN requests r ON r.id = v.request_id LEFT JOIN executors x ON x.code = v.unit \
+             WHERE v.detected_at = $1 AND v.kind = 'overdue' AND v.level = 'deputy' \
+             AND r.request_type = 'emergency' ORDER BY v.id",
+        )
+        .bind(to_db_time(now))
+        .fetch_all(&mut **tx)
+        .await?;
+        for row in rows {
+            let id: i64 = row.try_get(0)?;
+            let unit: String = row.try_get(1)?;
+            let section: String = row.try_get(2)?;
+            let Some(deputy) = self.config.deputy_for(&unit, &section) else {
+                continue;
+            };
+            let title: String = row.try_get(4)?;
+            let item = DigestItem {
+                number: row.try_get(3)?,
+                category: format!("{title} — {}", ViolationKind::Overdue.label()),
+                kind: ViolationKind::Overdue,
+                unit,
+                executor_name: row.try_get(6)?,
+                due_at: from_db_time(row.try_get(5)?),
+                days_overdue: 0,
+            };
+            let email = deputy_digest_email(
+                deputy,
+                &self.console_url,
+                now,
+                std::slice::from_ref(&item),
+                "escalation_immediate",
+            )?;
+            if self
+                .send(
                     tx,
-                    c.request_id,
-                    &c.unit,
-                    &c.section,
-                    ViolationKind::Overdue,
-                    None,
+                    &email,
+                    "deputy",
+                    &deputy.id,
+                    &item.number,
+                    std::slice::from_ref(&item.number),
                     now,
                 )
-                .await?;
-            if c.emergency && self.config.emergency_immediate {
-                if let Some(deputy) = deputy {
-                    let item = DigestItem {
-                        number: c.number.clone(),
-                        category: format!("{} — {}", c.title, ViolationKind::Overdue.label()),
-                        kind: ViolationKind::Overdue,
-                        unit: c.unit.clone(),
-                        executor_name: executor_name(tx, &c.unit).await?,
-                        due_at: c.deadline,
-                        days_overdue: 0,
-                    };
-                    let email = deputy_digest_email(
-                        deputy,
-                        &self.console_url,
-                        now,
-                        std::slice::from_ref(&item),
-                        "escalation_immediate",
-                    )?;
-                    if self
-                        .send(
-                            tx,
-                            &email,
-                            "deputy",
-                            &deputy.id,
-                            &c.number,
-                            std::slice::from_ref(&item.number),
-                            now,
-                        )
-                        .await?
-                    {
-                        report.emails += 1;
-                    }
-                    sqlx::query(
-                        "UPDATE violations SET reported_at = $1 WHERE request_id = $2 AND unit = $3 AND kind = 'overdue' AND level = 'deputy' AND reported_at IS NULL",
-                    )
-                    .bind(to_db_time(now))
-                    .bind(c.request_id)
-                    .bind(&c.unit)
-                    .execute(&mut **tx)
-                    .await?;
-                }
+                .await?
+            {
+                report.emails += 1;
             }
+            sqlx::query("UPDATE violations SET reported_at = $1, deputy = $2 WHERE id = $3")
+                .bind(to_db_time(now))
+                .bind(&deputy.id)
+                .bind(id)
+                .execute(&mut **tx)
+                .await?;
         }
         Ok(())
     }
@@ -364,22 +388,13 @@ impl Escalation {
         if to <= from {
             return Ok(());
         }
-        for c in self.crossings(tx, from, to).await? {
-            if record(
-                tx,
-                c.request_id,
-                &c.unit,
-                "deadline_approaching",
-                "executor",
-                None,
-                None,
-                now,
-            )
-            .await?
-            {
-                notice(tx, c.request_id, &c.unit, "deadline_approaching", now).await?;
-                report.approaching += 1;
-            }
+        let new = self
+            .record_crossings(tx, (from, to), "deadline_approaching", "executor", now)
+            .await?;
+        if new > 0 {
+            self.notices_for_new(tx, "deadline_approaching", now)
+                .await?;
+            report.approaching += new;
         }
         Ok(())
     }
@@ -641,7 +656,7 @@ impl Escalation {
         now: DateTime<Utc>,
     ) -> Result<BTreeMap<String, Vec<DigestItem>>, EscalationError> {
         let rows = sqlx::query(
-            "SELECT v.kind, v.unit, v.deputy, v.detail, r.number, r.classifier_title, r.deadline, COALESCE(x.name, v.unit) \
+            "SELECT v.kind, v.unit, v.deputy, v.detail, r.number, r.classifier_title, r.deadline, COALESCE(x.name, v.unit), r.section \
              FROM violations v JOIN requests r ON r.id = v.request_id LEFT JOIN executors x ON x.code = v.unit \
              WHERE v.level = $1 AND v.reported_at IS NULL ORDER BY v.unit, r.number, v.kind",
         )
@@ -660,14 +675,21 @@ impl Escalation {
                 (ViolationKind::Rework, Some(n)) => format!("{} ({n} раз(и))", kind.label()),
                 _ => kind.label().to_owned(),
             };
+            let unit: String = row.try_get(1)?;
+            let section: String = row.try_get(8)?;
             let deputy: Option<String> = row.try_get(2)?;
+            let deputy = deputy.or_else(|| {
+                self.config
+                    .deputy_for(&unit, &section)
+                    .map(|d| d.id.clone())
+            });
             out.entry(deputy.unwrap_or_default())
                 .or_default()
                 .push(DigestItem {
                     number: row.try_get(4)?,
                     category: format!("{title} — {label}"),
                     kind,
-                    unit: row.try_get(1)?,
+                    unit,
                     executor_name: row.try_get(7)?,
                     due_at,
                     days_overdue: days_late(&self.calendars.executors, due_at, now),
@@ -955,27 +977,6 @@ async fn record(
     .execute(&mut **tx)
     .await?;
     Ok(done.rows_affected() == 1)
-}
-
-/// An executor notice the online feed pushes.
-async fn notice(
-    tx: &mut Transaction<'_, Any>,
-    request_id: i64,
-    unit: &str,
-    kind: &str,
-    now: DateTime<Utc>,
-) -> Result<(), EscalationError> {
-    sqlx::query(
-        "INSERT INTO notices (request_id, audience, unit, kind, visible_from, created_at) VALUES ($1, 'executor', $2, $3, $4, $5)",
-    )
-    .bind(request_id)
-    .bind(unit)
-    .bind(kind)
-    .bind(to_db_time(now))
-    .bind(to_db_time(now))
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
 }
 
 async fn mark_reported(
