@@ -668,3 +668,86 @@ async fn call_records_are_idempotent_on_both_engines() {
         storage.close().await;
     }
 }
+
+#[tokio::test]
+async fn the_pbx_sim_subcommand_plays_a_scenario_to_the_daemon_and_stops_on_sigterm() {
+    use nix::sys::signal::{kill, Signal};
+    use nix::unistd::Pid;
+    use tokio::io::AsyncBufReadExt;
+
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("calls.toml");
+    std::fs::write(
+        &scenario,
+        "[[call]]\nat_ms = 4000\nkind = \"answered\"\ncaller = \"0501234567\"\noperators = [\"1001\"]\nring_ms = 300\ntalk_ms = 1200\n",
+    )
+    .unwrap();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_contactd"))
+        .args(["pbx-sim", "--listen", "127.0.0.1:0", "--scenario"])
+        .arg(&scenario)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = tokio::time::timeout(Duration::from_secs(10), lines.next_line())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let ari_url = first
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap_or_else(|| panic!("no URL in {first:?}"))
+        .to_owned();
+
+    let db = TestDb::new(Engine::Sqlite).await;
+    let config = db.config_with(&format!(
+        "[pbx]\nari_url = \"{ari_url}\"\nusername = \"cc\"\npassword = \"ccpass\"\n"
+    ));
+    let app = spawn_app(config.clone()).await;
+    wait_link(&app, "up").await;
+    let storage = Storage::connect(&config.database).await.unwrap();
+    let user = NewUser {
+        login: "olena".into(),
+        password: "correct horse battery".into(),
+        role: Role::Operator,
+        executors: Vec::new(),
+        extension: Some("1001".into()),
+    };
+    add_user(&storage, &user, chrono::DateTime::UNIX_EPOCH)
+        .await
+        .unwrap();
+    let body: Value = app
+        .client
+        .post(app.url("/api/v1/session"))
+        .json(&serde_json::json!({"login": "olena", "password": "correct horse battery"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut ws = connect_operator(&app, body["token"].as_str())
+        .await
+        .unwrap();
+    assert_eq!(expect_json(&mut ws).await["type"], "snapshot");
+    let frames = call_frames(&mut ws).await;
+    assert_eq!(
+        types(&frames),
+        ["call.ringing", "call.answered", "call.ended"]
+    );
+    assert_eq!(frames[0]["caller_number"], "+380501234567");
+
+    let pid = Pid::from_raw(i32::try_from(child.id().unwrap()).unwrap());
+    kill(pid, Signal::SIGTERM).unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success(), "{status:?}");
+    wait_link(&app, "down").await;
+    storage.close().await;
+    app.stop().await.unwrap();
+}
