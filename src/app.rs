@@ -146,6 +146,16 @@ pub async fn run(
             tracing::info_span!("escalation"),
         ));
     }
+    // The daily survey draw (idempotent per period; leader lease among instances).
+    let survey_job = crate::survey::DrawJob {
+        storage: storage.clone(),
+        calendars: calendars.clone(),
+        config: Arc::new(config.survey.clone()),
+    };
+    tasks.spawn(tracing::Instrument::instrument(
+        survey_job.run(clock.clone(), shutdown.clone()),
+        tracing::info_span!("survey_draw"),
+    ));
     if hooks.handle_signals {
         let reload = ReloadTargets {
             log: hooks.log_reloader.take(),

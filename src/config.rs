@@ -365,10 +365,62 @@ fn default_poll_interval_ms() -> u64 {
 /// [`contactd_calendar::CalendarSettings`] and in `config/contactd.example.toml`).
 pub type CalendarConfig = contactd_calendar::CalendarSettings;
 
-/// `[survey]`: filled in by the survey issue.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SurveyConfig {}
+/// `[survey]`: the sampling parameters of [`contactd_survey::SurveyParams`] (documented there and
+/// in `config/contactd.example.toml`) plus the daemon's keys for survey calls and draws:
+///
+/// - `outbound_context` (default `survey-out`): dialplan context that dials the applicant
+///   through the trunk once the operator's phone answers;
+/// - `caller_id` (default `1580`): caller id shown on the operator's phone and to the applicant;
+/// - `originate_timeout_s` (default 30): seconds the operator's phone rings;
+/// - `first_draw_lookback_days` (default 7): the very first draw covers this many days before it.
+///
+/// Unknown keys are rejected, like everywhere else.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SurveyConfig {
+    pub outbound_context: String,
+    pub caller_id: String,
+    pub originate_timeout_s: u32,
+    pub first_draw_lookback_days: u32,
+    #[serde(flatten)]
+    pub params: contactd_survey::SurveyParams,
+}
+
+impl Default for SurveyConfig {
+    fn default() -> Self {
+        Self {
+            outbound_context: "survey-out".to_owned(),
+            caller_id: "1580".to_owned(),
+            originate_timeout_s: 30,
+            first_draw_lookback_days: 7,
+            params: contactd_survey::SurveyParams::default(),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for SurveyConfig {
+    // Written by hand because `#[serde(flatten)]` would silently ignore unknown keys: the daemon's
+    // keys are taken out, and the rest must be exactly `SurveyParams` (which denies unknowns).
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let mut table = toml::Table::deserialize(deserializer)?;
+        let mut out = Self::default();
+        if let Some(v) = table.remove("outbound_context") {
+            out.outbound_context = String::deserialize(v).map_err(D::Error::custom)?;
+        }
+        if let Some(v) = table.remove("caller_id") {
+            out.caller_id = String::deserialize(v).map_err(D::Error::custom)?;
+        }
+        if let Some(v) = table.remove("originate_timeout_s") {
+            out.originate_timeout_s = u32::deserialize(v).map_err(D::Error::custom)?;
+        }
+        if let Some(v) = table.remove("first_draw_lookback_days") {
+            out.first_draw_lookback_days = u32::deserialize(v).map_err(D::Error::custom)?;
+        }
+        out.params = contactd_survey::SurveyParams::deserialize(toml::Value::Table(table))
+            .map_err(D::Error::custom)?;
+        Ok(out)
+    }
+}
 
 /// `[escalation]`: officials, areas, thresholds and schedule (keys documented on
 /// [`crate::escalation::EscalationConfig`] and in `config/contactd.example.toml`).
@@ -570,6 +622,31 @@ impl Config {
                     "must be at least 1 second",
                 ));
             }
+        }
+        self.survey
+            .params
+            .validate()
+            .map_err(|err| ConfigError::Invalid {
+                origin: "[survey]".to_owned(),
+                message: err.to_string(),
+            })?;
+        if self.survey.outbound_context.trim().is_empty() {
+            return Err(ConfigError::key(
+                "survey.outbound_context",
+                "must not be empty; the dialplan context that dials the applicant, e.g. survey-out",
+            ));
+        }
+        if self.survey.originate_timeout_s == 0 {
+            return Err(ConfigError::key(
+                "survey.originate_timeout_s",
+                "must be at least 1 second",
+            ));
+        }
+        if self.survey.first_draw_lookback_days == 0 {
+            return Err(ConfigError::key(
+                "survey.first_draw_lookback_days",
+                "must be at least 1 day",
+            ));
         }
         Ok(())
     }

@@ -14,4 +14,5 @@ pub mod metrics;
 pub mod pbx;
 pub mod scheduler;
 pub mod storage;
+pub mod survey;
 pub mod telemetry;

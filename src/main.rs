@@ -61,6 +61,9 @@ enum Command {
         #[arg(long, value_name = "ADDR")]
         to: String,
     },
+    /// The applicant survey (regulation 9.6): draw a sample by hand, replay a stored draw.
+    #[command(subcommand)]
+    Survey(SurveyCommand),
     /// Run a fake Asterisk (ARI WebSocket + REST) for tests and demos; needs no configuration.
     /// Runs until Ctrl-C / SIGTERM.
     PbxSim(PbxSimArgs),
@@ -115,6 +118,29 @@ struct PbxSimArgs {
     /// Stasis application name written into the frames.
     #[arg(long, default_value = "contactd")]
     app: String,
+}
+
+#[derive(Subcommand)]
+enum SurveyCommand {
+    /// Draw the sample of the requests closed since the previous draw (the scheduler runs the
+    /// same code); a period already drawn samples nothing.
+    Draw {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// End of the period (exclusive), RFC 3339; default: now.
+        #[arg(long, value_name = "T")]
+        period_end: Option<chrono::DateTime<chrono::FixedOffset>>,
+        /// Seed of the random selection; default: a random one (stored with the draw).
+        #[arg(long, value_name = "S")]
+        seed: Option<u64>,
+    },
+    /// Recompute a stored draw from its stored inputs and check it gives exactly the same sample.
+    Replay {
+        #[command(flatten)]
+        config: ConfigArg,
+        #[arg(value_name = "DRAW_ID")]
+        draw_id: i64,
+    },
 }
 
 #[derive(Subcommand)]
@@ -213,6 +239,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::PbxSim(args) => pbx_sim(args),
+        Command::Survey(command) => survey(command),
         Command::SendTestEmail { config, to } => send_test_email(&config, &to),
         Command::User(UserCommand::Add {
             config,
@@ -523,6 +550,48 @@ fn calendar_for(
     };
     contactd_calendar::WorkCalendar::from_settings(&settings, kind)
         .map_err(|err| fail(EX_CONFIG, format!("calendar: {err}")))
+}
+
+fn survey(command: SurveyCommand) -> ExitCode {
+    let arg = match &command {
+        SurveyCommand::Draw { config, .. } | SurveyCommand::Replay { config, .. } => config.clone(),
+    };
+    let (config, _) = match load_config(&arg) {
+        Ok(c) => c,
+        Err(err) => return fail(EX_CONFIG, err),
+    };
+    let _ = telemetry::init(&config.log.filter, config.log.format);
+    with_runtime(async move {
+        let storage = app::open_storage(&config).await?;
+        let result = match command {
+            SurveyCommand::Draw {
+                period_end, seed, ..
+            } => {
+                let now = SystemClock.now();
+                let request = contactd::survey::DrawRequest {
+                    period_end: period_end.map_or(now, |t| t.with_timezone(&chrono::Utc)),
+                    seed,
+                    trigger: contactd::survey::Trigger::Cli,
+                };
+                contactd::survey::run_draw(&storage, &config.survey, request, now)
+                    .await
+                    .map(|outcome| print!("{}", contactd::survey::describe_draw(&outcome)))
+            }
+            SurveyCommand::Replay { draw_id, .. } => contactd::survey::replay_draw(&storage, draw_id)
+                .await
+                .map(|r| {
+                    println!(
+                        "survey draw {} replayed: exactly the same sample of {} of {} requests (fingerprint {})",
+                        r.id, r.sampled, r.population, r.fingerprint
+                    );
+                    for number in &r.request_numbers {
+                        println!("  {number}");
+                    }
+                }),
+        };
+        storage.close().await;
+        result.map_err(anyhow::Error::new)
+    })
 }
 
 fn with_runtime(work: impl std::future::Future<Output = anyhow::Result<()>>) -> ExitCode {

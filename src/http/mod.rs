@@ -9,6 +9,7 @@ mod executor_feed;
 mod health;
 mod operator;
 mod session;
+mod survey;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -90,6 +91,11 @@ impl From<JsonRejection> for ApiError {
         calendar::deadline,
         classifier::search,
         classifier::item,
+        survey::tasks,
+        survey::call,
+        survey::outcome,
+        survey::draw,
+        survey::stats,
         escalation::sent,
         openapi_json
     ),
@@ -131,6 +137,11 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/calendar/deadline", get(calendar::deadline))
         .route("/api/v1/classifier/search", get(classifier::search))
         .route("/api/v1/classifier/items/{code}", get(classifier::item))
+        .route("/api/v1/survey/tasks", get(survey::tasks))
+        .route("/api/v1/survey/tasks/{id}/call", axum::routing::post(survey::call))
+        .route("/api/v1/survey/tasks/{id}/outcome", axum::routing::post(survey::outcome))
+        .route("/api/v1/survey/draws/{id}", get(survey::draw))
+        .route("/api/v1/survey/stats", get(survey::stats))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(
             state.clone(),
