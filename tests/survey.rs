@@ -366,6 +366,38 @@ async fn draw_respects_limits_and_exclusions_once_per_period_and_replays() {
 }
 
 #[tokio::test]
+async fn two_draws_at_the_same_moment_make_one() {
+    let phones: Vec<String> = (0..60).map(phone).collect();
+    for engine in engines().await {
+        let db = TestDb::new(engine).await;
+        let cfg = config(&db, "");
+        let storage = contactd::app::open_storage(&cfg).await.unwrap();
+        base(&storage).await;
+        seed(&storage, &three_executors(&phones)).await;
+        // Two instances (or the scheduler and an administrator) draw the same period at once.
+        let (a, b) = tokio::join!(draw_at(&storage, &cfg, 1), draw_at(&storage, &cfg, 2));
+        let drawn = [&a, &b]
+            .iter()
+            .filter(|o| matches!(o, DrawOutcome::Drawn { .. }))
+            .count();
+        assert_eq!(
+            drawn, 1,
+            "{engine:?}: exactly one draw is stored: {a:?} / {b:?}"
+        );
+        let draws: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM survey_draws")
+            .fetch_one(storage.reader())
+            .await
+            .unwrap();
+        let tasks: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM survey_tasks")
+            .fetch_one(storage.reader())
+            .await
+            .unwrap();
+        assert_eq!((draws, tasks), (1, 7), "{engine:?}: no half or double draw");
+        storage.close().await;
+    }
+}
+
+#[tokio::test]
 async fn same_seed_gives_the_same_sample() {
     let phones: Vec<String> = (0..60).map(phone).collect();
     let mut samples = Vec::new();
