@@ -707,3 +707,40 @@ fn smtp_config_errors_name_their_key() {
         .to_string();
     assert!(err.contains("smtp.password_file"), "{err}");
 }
+
+#[tokio::test]
+async fn transport_is_built_for_plain_starttls_and_implicit_tls_urls() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("pw");
+    std::fs::write(&secret, "pw\n").unwrap();
+    let build = |url: &str, password_file: Option<&std::path::Path>| {
+        let mut text = format!(
+            "[database]\nurl = \"sqlite://x.db\"\n[http]\nlisten = \"127.0.0.1:0\"\n[smtp]\nurl = \"{url}\"\nfrom = \"cc@example.gov.ua\"\n"
+        );
+        if let Some(path) = password_file {
+            text.push_str(&format!("password_file = \"{}\"\n", path.display()));
+        }
+        let config =
+            contactd::config::Config::from_toml(&text, std::path::Path::new("t.toml"), &[])
+                .unwrap();
+        Mailer::from_config(config.smtp.as_ref().unwrap())
+    };
+    for url in [
+        "smtp://127.0.0.1:25",
+        "smtp://mail.example.gov.ua:587?tls=required",
+        "smtp://mail.example.gov.ua:587?tls=opportunistic",
+        "smtps://mail.example.gov.ua:465",
+        "smtps://cc:p%40ss@mail.example.gov.ua:465",
+    ] {
+        let mailer = build(url, None).unwrap_or_else(|err| panic!("{url}: {err}"));
+        assert!(
+            !mailer.server().contains("p%40ss"),
+            "password hidden: {}",
+            mailer.server()
+        );
+    }
+    let mailer = build("smtps://cc@mail.example.gov.ua:465", Some(&secret)).unwrap();
+    assert!(!format!("{mailer:?}").contains("pw\""));
+    let err = build("smtps://mail.example.gov.ua:465", Some(&secret)).unwrap_err();
+    assert!(err.to_string().contains("smtp.password_file"), "{err}");
+}

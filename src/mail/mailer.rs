@@ -32,7 +32,8 @@ impl std::fmt::Debug for Mailer {
 impl Mailer {
     /// Build the transport from `[smtp]`: `smtp://` (no TLS), `smtp://…?tls=required` (STARTTLS),
     /// `smtps://` (implicit TLS); user and password from the URL, or the password from
-    /// `smtp.password_file` (then the user must be in the URL).
+    /// `smtp.password_file` (then the user must be in the URL). Call it inside the Tokio runtime:
+    /// the connection pool starts its idle-connection reaper task here.
     pub fn from_config(config: &SmtpConfig) -> Result<Self, MailError> {
         let mut url = Url::parse(config.url.expose()).map_err(|err| MailError::Config {
             key: "url",
