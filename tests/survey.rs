@@ -672,6 +672,11 @@ async fn outcomes_rework_retries_and_figures() {
         assert_eq!(list.as_array().unwrap().len(), 0, "{list}");
         let (_, all) = get(&app, &op, "/api/v1/survey/tasks?status=all").await;
         assert_eq!(all.as_array().unwrap().len(), 2);
+        let (status, _) = get(&app, &op, "/api/v1/survey/tasks?status=open").await;
+        assert_eq!(
+            status, 422,
+            "an unknown status filter is refused, not an empty list"
+        );
 
         // Figures per executor.
         let (status, stats) = get(

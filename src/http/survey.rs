@@ -89,6 +89,8 @@ pub async fn draw(
 
 /// `GET /api/v1/survey/stats` period.
 #[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct StatsQuery {
     /// Draws made from (inclusive), RFC 3339.
     pub from: DateTime<Utc>,

@@ -60,6 +60,8 @@ pub enum SurveyError {
     Stored(String),
     #[error("calendar: {0}")]
     Calendar(#[from] contactd_calendar::CalendarError),
+    #[error("status `{0}` is not one of pending, done, closed_unreachable, all")]
+    BadStatus(String),
     #[error("the note is too long: at most {max} characters")]
     NoteTooLong { max: usize },
     #[error("database error: {0} (check that the database is reachable)")]
@@ -80,10 +82,16 @@ impl From<SurveyError> for ApiError {
             SurveyError::NoPbx | SurveyError::Originate(_) => ApiError::Unavailable(message),
             SurveyError::NoExtension
             | SurveyError::NoPhone(_)
-            | SurveyError::NoteTooLong { .. } => ApiError::Unprocessable(message),
+            | SurveyError::NoteTooLong { .. }
+            | SurveyError::BadStatus(_) => ApiError::Unprocessable(message),
             SurveyError::Workflow(e) => e,
             SurveyError::Database(e) => ApiError::from(e),
-            other => ApiError::Internal(anyhow::Error::new(other)),
+            // Listed one by one so that a new variant must be given its status here.
+            other @ (SurveyError::Draw(_)
+            | SurveyError::Replay { .. }
+            | SurveyError::TasksDiffer { .. }
+            | SurveyError::Stored(_)
+            | SurveyError::Calendar(_)) => ApiError::Internal(anyhow::Error::new(other)),
         }
     }
 }

@@ -46,6 +46,8 @@ pub struct TaskView {
 
 /// `GET /api/v1/survey/tasks` filter.
 #[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct TaskFilter {
     /// `pending` (default), `done`, `closed_unreachable` or `all`.
     pub status: Option<String>,
@@ -181,6 +183,9 @@ pub async fn work_list(
     now: DateTime<Utc>,
 ) -> Result<Vec<TaskView>, SurveyError> {
     let status = filter.status.as_deref().unwrap_or("pending");
+    if !matches!(status, "pending" | "done" | "closed_unreachable" | "all") {
+        return Err(SurveyError::BadStatus(status.to_owned()));
+    }
     let rows: Vec<TaskRow> = if status == "all" {
         sqlx::query_as(&format!("{TASK_SELECT} ORDER BY t.next_attempt_at, t.id"))
             .fetch_all(storage.reader())
