@@ -339,15 +339,23 @@ async fn email_committed_before_a_crash_is_sent_by_the_next_daemon() {
             got[before + 1].header("Message-ID").unwrap(),
             claimed.message_id
         );
-        let metrics = app
-            .client
-            .get(app.url("/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        // The server has the message a moment before the worker marks the row and counts it.
+        let mut metrics = String::new();
+        for _ in 0..100 {
+            metrics = app
+                .client
+                .get(app.url("/metrics"))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            if metrics.contains("contactd_mail_sent_total 2") {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
         assert!(metrics.contains("contactd_mail_sent_total 2"), "{metrics}");
         app.stop().await.unwrap();
         let storage = contactd::app::open_storage(&config).await.unwrap();

@@ -159,7 +159,8 @@ pub async fn list(
     )
     .bind(status.as_str())
     .bind(limit)
-    .fetch_all(storage.writer())
+    // Reads go to the readers, so that the console never queues behind SQLite's one writer.
+    .fetch_all(storage.reader())
     .await?;
     rows.iter()
         .map(|row| {
@@ -190,7 +191,7 @@ pub async fn list(
 pub async fn pending_count(storage: &Storage) -> Result<i64, MailError> {
     Ok(
         sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE status = 'pending'")
-            .fetch_one(storage.writer())
+            .fetch_one(storage.reader())
             .await?,
     )
 }
