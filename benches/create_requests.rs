@@ -6,6 +6,8 @@
 //!
 //! `cargo bench --bench create_requests` — targets: ≥ 2,000 creates/s on SQLite and ≥ 5,000/s on
 //! PostgreSQL (2 cores). PostgreSQL is skipped when unreachable (set CONTACTD_TEST_POSTGRES_URL).
+// Test and bench code: a failed setup step should stop the run with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::Path;
 use std::sync::Arc;

@@ -3,6 +3,8 @@
 //! (process start and exit only), so the figure can be read as a ratio on a noisy machine.
 //!
 //! `cargo bench --bench startup` — target: ≤ 300 ms with migrations applied on SQLite.
+// Test and bench code: a failed setup step should stop the run with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::os::unix::net::UnixDatagram;
 use std::process::{Command, Stdio};
@@ -17,7 +19,11 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 }
 
 fn start_to_ready(fresh_db: bool, dir: &std::path::Path, run: usize) -> Duration {
-    let db = if fresh_db { dir.join(format!("fresh-{run}.db")) } else { dir.join("warm.db") };
+    let db = if fresh_db {
+        dir.join(format!("fresh-{run}.db"))
+    } else {
+        dir.join("warm.db")
+    };
     let config = dir.join(format!("c-{run}.toml"));
     std::fs::write(
         &config,
@@ -29,7 +35,9 @@ fn start_to_ready(fresh_db: bool, dir: &std::path::Path, run: usize) -> Duration
     .expect("write config");
     let socket_path = dir.join(format!("n-{run}.sock"));
     let socket = UnixDatagram::bind(&socket_path).expect("bind notify socket");
-    socket.set_read_timeout(Some(Duration::from_secs(30))).expect("timeout");
+    socket
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
     let started = Instant::now();
     let mut child = Command::new(BIN)
         .args(["run", "--config", config.to_str().expect("utf-8 path")])
@@ -52,7 +60,11 @@ fn start_to_ready(fresh_db: bool, dir: &std::path::Path, run: usize) -> Duration
 
 fn baseline() -> Duration {
     let started = Instant::now();
-    let status = Command::new(BIN).arg("--version").stdout(Stdio::null()).status().expect("spawn");
+    let status = Command::new(BIN)
+        .arg("--version")
+        .stdout(Stdio::null())
+        .status()
+        .expect("spawn");
     assert!(status.success());
     started.elapsed()
 }
@@ -76,8 +88,12 @@ fn main() {
     let mut base: Vec<Duration> = (0..RUNS).map(|_| baseline()).collect();
     base.sort();
     let base_p50 = percentile(&base, 0.5);
-    let fresh: Vec<Duration> = (0..RUNS).map(|i| start_to_ready(true, dir.path(), i)).collect();
-    let warm: Vec<Duration> = (0..RUNS).map(|i| start_to_ready(false, dir.path(), 100 + i)).collect();
+    let fresh: Vec<Duration> = (0..RUNS)
+        .map(|i| start_to_ready(true, dir.path(), i))
+        .collect();
+    let warm: Vec<Duration> = (0..RUNS)
+        .map(|i| start_to_ready(false, dir.path(), 100 + i))
+        .collect();
     println!("start → READY=1 over {RUNS} runs (SQLite)");
     report("baseline: contactd --version", base, base_p50);
     report("run, fresh database (all migrations)", fresh, base_p50);

@@ -18,8 +18,8 @@ use crate::classifier::ClassifierHandle;
 use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::http::{self, AppState};
-use crate::hub::Hub;
 use crate::metrics::MetricsRegistry;
+use crate::hub::Hub;
 use crate::pbx::link::LinkDeps;
 use crate::pbx::{self, LinkState};
 use crate::storage::Storage;
@@ -174,6 +174,7 @@ pub async fn run(
         calendars,
         classifier: classifier.clone(),
         login_limiter: Arc::new(LoginLimiter::new(10, chrono::Duration::minutes(5))),
+        sessions: crate::auth::SessionCache::default(),
         hub,
     };
     let router = http::app(state);

@@ -12,6 +12,7 @@ pub mod hub;
 pub mod mail;
 pub mod metrics;
 pub mod pbx;
+pub mod requests;
 pub mod scheduler;
 pub mod storage;
 pub mod survey;

@@ -1,5 +1,7 @@
 //! The HTTP API on both engines: sessions (sign in, cookie and bearer, sign out, rate limit),
 //! the calendar deadline, the classifier (import by decision, revisions, search), OpenAPI.
+// Test and bench code: a failed setup step should stop the run with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
 

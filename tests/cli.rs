@@ -1,4 +1,6 @@
 //! The operational subcommands: `calendar deadline|show`, `classifier check|import`, `user add`.
+// Test and bench code: a failed setup step should stop the run with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::Write;
 use std::path::Path;

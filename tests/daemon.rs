@@ -1,5 +1,7 @@
 //! The `contactd` binary as an administrator meets it: configuration errors, a port in use,
 //! start-up with READY sent to systemd, SIGHUP, and SIGTERM.
+// Test and bench code: a failed setup step should stop the run with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::Read;
 use std::os::unix::net::UnixDatagram;

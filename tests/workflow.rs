@@ -1,6 +1,8 @@
 //! The request life cycle of the Regulation end to end through HTTP, on SQLite and PostgreSQL:
 //! 7.2 (both variants), 9.3 accept/reject, 9.4, 9.5 approve/rework/after-hours, 9.6, illegal
 //! transitions, concurrent edits, idempotent create, and the authorization matrix.
+// Test and bench code: a failed setup step should stop the run with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
 

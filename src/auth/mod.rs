@@ -259,10 +259,13 @@ impl FromRequestParts<AppState> for AuthUser {
 /// instance sign-out takes effect at once.
 pub const SESSION_CACHE_TTL: Duration = Duration::seconds(5);
 
+/// Cached sessions: token hash → (user, trusted until).
+type SessionMap = std::collections::HashMap<String, (AuthUser, DateTime<Utc>)>;
+
 /// Recently checked sessions, by token hash.
 #[derive(Debug, Clone, Default)]
 pub struct SessionCache {
-    inner: Arc<std::sync::Mutex<std::collections::HashMap<String, (AuthUser, DateTime<Utc>)>>>,
+    inner: Arc<std::sync::Mutex<SessionMap>>,
 }
 
 impl SessionCache {

@@ -8,6 +8,7 @@ mod escalation;
 mod executor_feed;
 mod health;
 mod operator;
+mod requests;
 mod session;
 mod survey;
 
@@ -51,8 +52,21 @@ pub struct AppState {
     pub calendars: Calendars,
     pub classifier: ClassifierHandle,
     pub login_limiter: SharedLimiter,
+    /// Recently checked sessions (see `auth::SESSION_CACHE_TTL`).
+    pub sessions: crate::auth::SessionCache,
     /// Call events for the operator sockets.
     pub hub: Hub,
+}
+
+impl AppState {
+    /// The request service over this state's storage, calendars and classifier.
+    pub fn requests(&self) -> crate::requests::RequestService {
+        crate::requests::RequestService {
+            storage: self.storage.clone(),
+            calendars: self.calendars.clone(),
+            classifier: self.classifier.clone(),
+        }
+    }
 }
 
 /// A JSON body whose rejections are problem documents that say what was wrong.
@@ -137,6 +151,13 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/calendar/deadline", get(calendar::deadline))
         .route("/api/v1/classifier/search", get(classifier::search))
         .route("/api/v1/classifier/items/{code}", get(classifier::item))
+        .route("/api/v1/requests", get(requests::list).post(requests::create))
+        .route("/api/v1/requests/{number}", get(requests::get))
+        .route("/api/v1/requests/{number}/actions", axum::routing::post(requests::act))
+        .route("/api/v1/requests/{number}/audit", get(requests::audit))
+        .route("/api/v1/applicants", get(requests::applicant))
+        .route("/api/v1/queue", get(requests::queue))
+        .route("/api/v1/reports/executors", get(requests::executor_report))
         .route("/api/v1/survey/tasks", get(survey::tasks))
         .route("/api/v1/survey/tasks/{id}/call", axum::routing::post(survey::call))
         .route("/api/v1/survey/tasks/{id}/outcome", axum::routing::post(survey::outcome))

@@ -332,7 +332,7 @@ impl RequestService {
             u32::try_from(seq).map_err(|_| ApiError::Internal(anyhow::anyhow!("sequence {seq} out of range")))?,
         )
         .map_err(|e| ApiError::Internal(anyhow::anyhow!("request number: {e}")))?;
-        let registered = RequestState::registered(number.clone(), now, deadline);
+        let registered = RequestState::registered(number, now, deadline);
         let transition = workflow::apply(&registered, Action::AssignExecutors { units, new_deadline: None }, &actor, now)
             .map_err(workflow_error)?;
         let state = &transition.state;

@@ -38,9 +38,15 @@ pub async fn engines() -> Vec<Engine> {
         }
         Err(err) => {
             if std::env::var("CI").as_deref() == Ok("true") {
-                panic!("PostgreSQL is required in CI but unreachable at {}: {err}", postgres_admin_url());
+                panic!(
+                    "PostgreSQL is required in CI but unreachable at {}: {err}",
+                    postgres_admin_url()
+                );
             }
-            eprintln!("SKIPPING PostgreSQL: unreachable at {} ({err}); set CONTACTD_TEST_POSTGRES_URL", postgres_admin_url());
+            eprintln!(
+                "SKIPPING PostgreSQL: unreachable at {} ({err}); set CONTACTD_TEST_POSTGRES_URL",
+                postgres_admin_url()
+            );
         }
     }
     engines
@@ -62,22 +68,41 @@ impl TestDb {
             Engine::Sqlite => {
                 let dir = tempfile::tempdir().expect("tempdir");
                 let url = format!("sqlite://{}", dir.path().join("contactd.db").display());
-                Self { engine, url, _dir: Some(dir), pg_name: None }
+                Self {
+                    engine,
+                    url,
+                    _dir: Some(dir),
+                    pg_name: None,
+                }
             }
             Engine::Postgres => {
                 let name = format!(
                     "contactd_t_{}_{}_{}",
                     std::process::id(),
                     COUNTER.fetch_add(1, Ordering::SeqCst),
-                    uuid::Uuid::new_v4().simple().to_string().get(..8).unwrap_or("x")
+                    uuid::Uuid::new_v4()
+                        .simple()
+                        .to_string()
+                        .get(..8)
+                        .unwrap_or("x")
                 );
-                let admin = sqlx::postgres::PgPool::connect(&postgres_admin_url()).await.expect("postgres admin");
+                let admin = sqlx::postgres::PgPool::connect(&postgres_admin_url())
+                    .await
+                    .expect("postgres admin");
                 drop_stale_databases(&admin).await;
-                sqlx::query(&format!("CREATE DATABASE \"{name}\"")).execute(&admin).await.expect("create database");
+                sqlx::query(&format!("CREATE DATABASE \"{name}\""))
+                    .execute(&admin)
+                    .await
+                    .expect("create database");
                 admin.close().await;
                 let mut url = url::Url::parse(&postgres_admin_url()).expect("url");
                 url.set_path(&name);
-                Self { engine, url: url.to_string(), _dir: None, pg_name: Some(name) }
+                Self {
+                    engine,
+                    url: url.to_string(),
+                    _dir: None,
+                    pg_name: Some(name),
+                }
             }
         }
     }
@@ -99,14 +124,17 @@ impl TestDb {
 
 /// Drop databases left by earlier test processes that are gone.
 async fn drop_stale_databases(admin: &sqlx::PgPool) {
-    let names: Vec<String> = sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname LIKE 'contactd_t_%'")
-        .fetch_all(admin)
-        .await
-        .unwrap_or_default();
+    let names: Vec<String> =
+        sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname LIKE 'contactd_t_%'")
+            .fetch_all(admin)
+            .await
+            .unwrap_or_default();
     for name in names {
         let pid = name.split('_').nth(2).and_then(|p| p.parse::<u32>().ok());
         if pid.is_some_and(|p| !std::path::Path::new(&format!("/proc/{p}")).exists()) {
-            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).execute(admin).await;
+            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                .execute(admin)
+                .await;
         }
     }
 }
@@ -117,10 +145,19 @@ impl Drop for TestDb {
             // Best effort, outside the test's runtime; stale ones are dropped by the next run.
             let url = postgres_admin_url();
             let _ = std::thread::spawn(move || {
-                let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
+                let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                else {
+                    return;
+                };
                 rt.block_on(async move {
                     if let Ok(admin) = sqlx::postgres::PgPool::connect(&url).await {
-                        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).execute(&admin).await;
+                        let _ = sqlx::query(&format!(
+                            "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
+                        ))
+                        .execute(&admin)
+                        .await;
                         admin.close().await;
                     }
                 });
@@ -157,8 +194,17 @@ pub async fn spawn_app_with_clock(config: Config, clock: SharedClock) -> TestApp
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let shutdown = CancellationToken::new();
     let (ready_tx, ready_rx) = oneshot::channel();
-    let hooks = RunHooks { ready: Some(ready_tx), ..RunHooks::default() };
-    let handle = tokio::spawn(app::run(config, Listeners { http: listener }, clock, shutdown.clone(), hooks));
+    let hooks = RunHooks {
+        ready: Some(ready_tx),
+        ..RunHooks::default()
+    };
+    let handle = tokio::spawn(app::run(
+        config,
+        Listeners { http: listener },
+        clock,
+        shutdown.clone(),
+        hooks,
+    ));
     let addr = match ready_rx.await {
         Ok(addr) => addr,
         Err(_) => {
@@ -166,5 +212,10 @@ pub async fn spawn_app_with_clock(config: Config, clock: SharedClock) -> TestApp
             panic!("daemon did not become ready: {result:?}");
         }
     };
-    TestApp { addr, shutdown, handle, client: reqwest::Client::new() }
+    TestApp {
+        addr,
+        shutdown,
+        handle,
+        client: reqwest::Client::new(),
+    }
 }
