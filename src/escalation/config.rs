@@ -293,3 +293,85 @@ impl EscalationConfig {
             })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn deputy(id: &str, units: &[&str], sections: &[&str]) -> Deputy {
+        Deputy {
+            id: id.into(),
+            name: format!("Заступник {id}"),
+            email: format!("{id}@example.gov.ua"),
+            area: format!("напрям {id}"),
+            units: units.iter().map(|u| (*u).to_owned()).collect(),
+            sections: sections.iter().map(|s| (*s).to_owned()).collect(),
+        }
+    }
+
+    fn config() -> EscalationConfig {
+        EscalationConfig {
+            deputies: vec![
+                deputy("a", &["KP-VODA"], &[]),
+                deputy("b", &[], &["22"]),
+                deputy("c", &[], &[]),
+            ],
+            default_deputy: Some("c".into()),
+            head_of_affairs: Some(Official {
+                name: "Г".into(),
+                email: "h@example.gov.ua".into(),
+            }),
+            ..EscalationConfig::default()
+        }
+    }
+
+    #[test]
+    fn unit_before_section_before_default() {
+        let c = config();
+        assert!(c.validate().is_ok());
+        assert_eq!(
+            c.deputy_for("KP-VODA", "22").map(|d| d.id.as_str()),
+            Some("a")
+        );
+        assert_eq!(
+            c.deputy_for("DZHKG", "22").map(|d| d.id.as_str()),
+            Some("b")
+        );
+        assert_eq!(c.deputy_for("DZHKG", "5").map(|d| d.id.as_str()), Some("c"));
+        let mut none = c.clone();
+        none.default_deputy = None;
+        assert!(none.deputy_for("DZHKG", "5").is_none());
+    }
+
+    #[test]
+    fn bad_keys_are_named() {
+        let mut c = config();
+        c.deputies[1].email = "not an address".into();
+        let err = c.validate().unwrap_err();
+        assert!(
+            err.to_string().contains("escalation.deputies[1].email"),
+            "{err}"
+        );
+        let mut c = config();
+        c.head_of_affairs = None;
+        assert!(c
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("head_of_affairs"));
+        let mut c = config();
+        c.deputies[2].id = "a".into();
+        assert!(c
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("deputies[2].id"));
+        let mut c = config();
+        c.scan_interval_s = 0;
+        assert!(c
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("scan_interval_s"));
+    }
+}
