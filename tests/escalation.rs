@@ -72,8 +72,12 @@ struct World {
 const LOGINS: [&str; 4] = ["op1", "sup1", "voda1", "dzhkg1"];
 
 async fn world(engine: Engine, start: DateTime<Utc>) -> World {
+    world_with(engine, start, ESCALATION).await
+}
+
+async fn world_with(engine: Engine, start: DateTime<Utc>, extra: &str) -> World {
     let db = TestDb::new(engine).await;
-    let config = db.config_with(ESCALATION);
+    let config = db.config_with(extra);
     let storage = contactd::app::open_storage(&config).await.unwrap();
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
     let d = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
@@ -689,4 +693,34 @@ async fn executor_feed_shows_own_units_only() {
     assert!(connect(&w, None).await.is_err());
     assert!(connect(&w, Some("op1")).await.is_err());
     w.app.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn two_daemons_send_each_digest_once() {
+    for engine in engines().await {
+        let start = kyiv(2026, 12, 17, 10, 0);
+        let extra = ESCALATION.replace("enabled = false", "enabled = true\nscan_interval_s = 1");
+        let mut w = world_with(engine, start, &extra).await;
+        let second = spawn_app_with_clock(w.config.clone(), Arc::new(w.clock.clone())).await;
+        let n = number(&w.create(json!({})).await);
+        // Both daemons run the job every second; the clock jumps past the deadline, to Monday
+        // after the holiday, after the digest time.
+        w.set_time(kyiv(2026, 12, 28, 10, 0)).await;
+        let mut waited = 0;
+        while waited < 100 && !w.outbox().await.iter().any(|o| o.0 == "escalation_summary") {
+            tokio::time::sleep(StdDuration::from_millis(100)).await;
+            waited += 1;
+        }
+        tokio::time::sleep(StdDuration::from_secs(3)).await;
+        let outbox = w.outbox().await;
+        let count = |kind: &str| outbox.iter().filter(|o| o.0 == kind).count();
+        assert_eq!(count("escalation_digest"), 1, "{engine:?}: {outbox:#?}");
+        assert_eq!(count("escalation_summary"), 1, "{engine:?}");
+        assert!(outbox
+            .iter()
+            .any(|o| o.0 == "escalation_digest" && o.3.contains(&n)));
+        assert_eq!(w.notices("overdue").await.len(), 1);
+        second.stop().await.unwrap();
+        w.app.stop().await.unwrap();
+    }
 }
