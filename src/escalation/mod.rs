@@ -12,6 +12,10 @@
 //!   `rework_limit` times, a survey that did not confirm execution or found it poor;
 //! - executor notices after `last_notice_id`: new emergency requests, emailed to the unit at once.
 //!
+//! The id cursors advance only past rows older than [`COMMIT_SETTLE`], since PostgreSQL may commit
+//! a smaller id after a larger one; the young rows are read again, and the unique keys below make
+//! that harmless.
+//!
 //! Each finding is a `violations` row with a UNIQUE (request, unit, kind, level, period) key, so it
 //! is reported once per level ('executor' notice, 'deputy' digest, 'head' summary) however often
 //! the scan sees it. Digests run once per working day at `digest_time` (Kyiv), and each one is an
@@ -455,10 +459,7 @@ impl Escalation {
                 .record_levels(tx, request_id, &unit, &section, kind, detail, now)
                 .await?;
         }
-        let max: Option<i64> = sqlx::query_scalar("SELECT MAX(id) FROM audit_log")
-            .fetch_one(&mut **tx)
-            .await?;
-        Ok(max.unwrap_or(after).max(after))
+        settled_cursor(tx, "audit_log", "at", after, now).await
     }
 
     /// Emails executor units about new emergency requests; returns the new notice cursor.
@@ -469,21 +470,17 @@ impl Escalation {
         now: DateTime<Utc>,
         report: &mut TickReport,
     ) -> Result<i64, EscalationError> {
-        let max: Option<i64> = sqlx::query_scalar("SELECT MAX(id) FROM notices")
-            .fetch_one(&mut **tx)
-            .await?;
-        let max = max.unwrap_or(after).max(after);
+        let max = settled_cursor(tx, "notices", "created_at", after, now).await?;
         if !self.config.executor_emergency_email {
             return Ok(max);
         }
         let rows = sqlx::query(
             "SELECT n.unit, r.number, r.classifier_title, r.address, r.description, r.registered_at, r.deadline \
              FROM notices n JOIN requests r ON r.id = n.request_id \
-             WHERE n.id > $1 AND n.id <= $2 AND n.audience = 'executor' AND n.kind = 'new_assignment' \
+             WHERE n.id > $1 AND n.audience = 'executor' AND n.kind = 'new_assignment' \
              AND r.request_type = 'emergency' ORDER BY n.id",
         )
         .bind(after)
-        .bind(max)
         .fetch_all(&mut **tx)
         .await?;
         for row in rows {
@@ -924,6 +921,31 @@ fn status_label(status: &str) -> &'static str {
         "closing_proposed" => "запропоновано закриття",
         _ => "інше",
     }
+}
+
+/// How long after its time a row is taken as committed: id cursors advance only past rows at
+/// least this old, because on PostgreSQL a transaction holding a smaller id may commit after one
+/// holding a larger id. Rows younger than this are read again by the next tick, harmlessly: what
+/// they cause is deduplicated by the `violations` and `escalation_sent` keys.
+pub const COMMIT_SETTLE: chrono::Duration = chrono::Duration::seconds(30);
+
+/// The new id cursor of `table`: the largest id after `after` whose `time_column` is at least
+/// [`COMMIT_SETTLE`] before `now` (or `after` when there is none). A range scan on the key.
+async fn settled_cursor(
+    tx: &mut Transaction<'_, Any>,
+    table: &str,
+    time_column: &str,
+    after: i64,
+    now: DateTime<Utc>,
+) -> Result<i64, EscalationError> {
+    let max: Option<i64> = sqlx::query_scalar(&format!(
+        "SELECT MAX(id) FROM {table} WHERE id > $1 AND {time_column} <= $2"
+    ))
+    .bind(after)
+    .bind(to_db_time(now - COMMIT_SETTLE))
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(max.unwrap_or(after).max(after))
 }
 
 async fn load_cursor(
