@@ -28,7 +28,8 @@ const CREATES: usize = 4_000;
 const BASELINE: usize = 8_000;
 
 fn pg_url() -> String {
-    std::env::var("CONTACTD_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+    std::env::var("CONTACTD_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
 async fn run_case(name: &str, database_url: &str, synchronous: &str) {
@@ -40,20 +41,43 @@ async fn run_case(name: &str, database_url: &str, synchronous: &str) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
     let now = SystemClock.now();
     let date = |s: &str| chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").expect("date");
-    contactd::classifier::import(&storage, &root.join("classifier.example.toml"), Revision::new(339, date("2020-07-22")), now)
-        .await
-        .expect("import");
-    let user = NewUser { login: "bench".into(), password: "bench password 1".into(), role: Role::Operator, executors: vec![], extension: Some("1001".into()) };
+    contactd::classifier::import(
+        &storage,
+        &root.join("classifier.example.toml"),
+        Revision::new(339, date("2020-07-22")),
+        now,
+    )
+    .await
+    .expect("import");
+    let user = NewUser {
+        login: "bench".into(),
+        password: "bench password 1".into(),
+        role: Role::Operator,
+        executors: vec![],
+        extension: Some("1001".into()),
+    };
     add_user(&storage, &user, now).await.expect("user");
     storage.close().await;
 
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let shutdown = CancellationToken::new();
     let (tx, rx) = oneshot::channel();
-    let hooks = RunHooks { ready: Some(tx), ..RunHooks::default() };
-    let daemon = tokio::spawn(app::run(config, Listeners { http: listener }, Arc::new(SystemClock), shutdown.clone(), hooks));
+    let hooks = RunHooks {
+        ready: Some(tx),
+        ..RunHooks::default()
+    };
+    let daemon = tokio::spawn(app::run(
+        config,
+        Listeners { http: listener },
+        Arc::new(SystemClock),
+        shutdown.clone(),
+        hooks,
+    ));
     let addr = rx.await.expect("ready");
-    let client = reqwest::Client::builder().pool_max_idle_per_host(CONCURRENCY).build().expect("client");
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(CONCURRENCY)
+        .build()
+        .expect("client");
     let token: String = client
         .post(format!("http://{addr}/api/v1/session"))
         .json(&json!({"login": "bench", "password": "bench password 1"}))
@@ -67,30 +91,49 @@ async fn run_case(name: &str, database_url: &str, synchronous: &str) {
         .expect("token")
         .to_owned();
 
-    let baseline = drive(BASELINE, |client: reqwest::Client, i| {
-        let url = format!("http://{addr}/api/v1/me");
-        let token = token.clone();
-        async move {
-            let r = client.get(url).bearer_auth(token).send().await.expect("me");
-            assert_eq!(r.status(), 200, "request {i}");
-        }
-    }, &client)
+    let baseline = drive(
+        BASELINE,
+        |client: reqwest::Client, i| {
+            let url = format!("http://{addr}/api/v1/me");
+            let token = token.clone();
+            async move {
+                let r = client.get(url).bearer_auth(token).send().await.expect("me");
+                assert_eq!(r.status(), 200, "request {i}");
+            }
+        },
+        &client,
+    )
     .await;
-    let creates = drive(CREATES, |client: reqwest::Client, i| {
-        let url = format!("http://{addr}/api/v1/requests");
-        let token = token.clone();
-        async move {
-            let body = json!({
-                "channel": "phone",
-                "applicant": {"phone": format!("+38067{:07}", i % 300_000), "name": "Заявник"},
-                "description": "Витік води на вулиці",
-                "classifier_code": "22.5.27",
-                "request_type": "ordinary"
-            });
-            let r = client.post(url).bearer_auth(token).json(&body).send().await.expect("create");
-            assert_eq!(r.status(), 201, "request {i}: {}", r.text().await.unwrap_or_default());
-        }
-    }, &client)
+    let creates = drive(
+        CREATES,
+        |client: reqwest::Client, i| {
+            let url = format!("http://{addr}/api/v1/requests");
+            let token = token.clone();
+            async move {
+                let body = json!({
+                    "channel": "phone",
+                    "applicant": {"phone": format!("+38067{:07}", i % 300_000), "name": "Заявник"},
+                    "description": "Витік води на вулиці",
+                    "classifier_code": "22.5.27",
+                    "request_type": "ordinary"
+                });
+                let r = client
+                    .post(url)
+                    .bearer_auth(token)
+                    .json(&body)
+                    .send()
+                    .await
+                    .expect("create");
+                assert_eq!(
+                    r.status(),
+                    201,
+                    "request {i}: {}",
+                    r.text().await.unwrap_or_default()
+                );
+            }
+        },
+        &client,
+    )
     .await;
     let base_rate = BASELINE as f64 / baseline.as_secs_f64();
     let create_rate = CREATES as f64 / creates.as_secs_f64();
@@ -123,7 +166,10 @@ where
 }
 
 fn main() {
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     runtime.block_on(async {
         let dir = tempfile::tempdir().expect("tempdir");
         println!("request creation through POST /api/v1/requests, {CREATES} requests, {CONCURRENCY} in flight");

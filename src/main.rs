@@ -396,7 +396,13 @@ fn main() -> ExitCode {
                     path.display()
                 );
                 print!("{}", config.to_redacted_toml());
-                ExitCode::SUCCESS
+                match check_executor_areas(&config) {
+                    Ok(line) => {
+                        println!("# {line}");
+                        ExitCode::SUCCESS
+                    }
+                    Err(err) => fail(EX_CONFIG, err),
+                }
             }
             Err(err) => fail(EX_CONFIG, err),
         },
@@ -442,6 +448,81 @@ fn main() -> ExitCode {
             })
         }
     }
+}
+
+/// `check-config`: every executor unit in the database must belong to exactly one deputy mayor's
+/// area (or the default). Skipped, with a note, when the database does not exist yet; nothing is
+/// created or migrated here.
+fn check_executor_areas(config: &Config) -> Result<String, String> {
+    if !config.escalation.enabled {
+        return Ok("executor areas: not checked ([escalation] enabled = false)".into());
+    }
+    if let Some(path) = config.database.url.expose().strip_prefix("sqlite://") {
+        let path = path.split('?').next().unwrap_or_default();
+        if !std::path::Path::new(path).exists() {
+            return Ok(format!(
+                "executor areas: not checked (no database at {path} yet)"
+            ));
+        }
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    runtime.block_on(async {
+        let storage = match contactd::storage::Storage::connect(&config.database).await {
+            Ok(s) => s,
+            Err(err) => return Ok(format!("executor areas: not checked (database unreachable: {err})")),
+        };
+        let known = sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM executors")
+            .fetch_one(storage.reader())
+            .await;
+        let result = match known {
+            Err(_) => Ok("executor areas: not checked (database not migrated yet)".to_owned()),
+            Ok(count) => {
+                let calendars = contactd::calendar::Calendars::from_settings(&config.calendar)
+                    .map_err(|e| format!("calendar: {e}"))?;
+                contactd::escalation::Escalation::new(
+                    storage.clone(),
+                    calendars,
+                    std::sync::Arc::new(config.escalation.clone()),
+                    None,
+                )
+                .check_units()
+                .await
+                .map(|()| format!("executor areas: all {count} executor units belong to a deputy mayor's area"))
+                .map_err(|e| format!("config key `escalation.deputies`: {e}"))
+            }
+        };
+        storage.close().await;
+        result
+    })
+}
+
+fn send_test_email(arg: &ConfigArg, to: &str) -> ExitCode {
+    let (config, path) = match load_config(arg) {
+        Ok(c) => c,
+        Err(err) => return fail(EX_CONFIG, err),
+    };
+    let Some(smtp) = config.smtp else {
+        return fail(
+            EX_CONFIG,
+            format!(
+                "{}: no [smtp] section; add one with url and from (see config/contactd.example.toml)",
+                path.display()
+            ),
+        );
+    };
+    let _ = telemetry::init(&config.log.filter, config.log.format);
+    let to = to.to_owned();
+    with_runtime(async move {
+        let message_id = contactd::mail::send_test_email(&smtp, &to, SystemClock.now()).await?;
+        println!(
+            "test email sent to {to} via {} (Message-ID {message_id})",
+            smtp.url
+        );
+        Ok(())
+    })
 }
 
 fn pbx_sim(args: PbxSimArgs) -> ExitCode {
@@ -495,32 +576,6 @@ fn pbx_sim(args: PbxSimArgs) -> ExitCode {
             stopper.cancel();
         });
         contactd::pbx::sim::run(options, shutdown).await
-    })
-}
-
-fn send_test_email(arg: &ConfigArg, to: &str) -> ExitCode {
-    let (config, path) = match load_config(arg) {
-        Ok(c) => c,
-        Err(err) => return fail(EX_CONFIG, err),
-    };
-    let Some(smtp) = config.smtp else {
-        return fail(
-            EX_CONFIG,
-            format!(
-                "{}: no [smtp] section; add one with url and from (see config/contactd.example.toml)",
-                path.display()
-            ),
-        );
-    };
-    let _ = telemetry::init(&config.log.filter, config.log.format);
-    let to = to.to_owned();
-    with_runtime(async move {
-        let message_id = contactd::mail::send_test_email(&smtp, &to, SystemClock.now()).await?;
-        println!(
-            "test email sent to {to} via {} (Message-ID {message_id})",
-            smtp.url
-        );
-        Ok(())
     })
 }
 

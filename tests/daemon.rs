@@ -236,7 +236,15 @@ fn http_get(addr: &str, path: &str) -> String {
 fn shipped_configs_are_valid() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
     for file in ["contactd.example.toml", "dev.toml"] {
-        let out = contactd(&["check-config", "--config", root.join(file).to_str().unwrap()]);
-        assert!(out.status.success(), "{file}: {}", String::from_utf8_lossy(&out.stderr));
+        let out = contactd(&[
+            "check-config",
+            "--config",
+            root.join(file).to_str().unwrap(),
+        ]);
+        assert!(
+            out.status.success(),
+            "{file}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 }

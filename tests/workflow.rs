@@ -20,7 +20,11 @@ const PASSWORD: &str = "correct horse battery";
 
 /// Kyiv local time → UTC (November: UTC+2).
 fn kyiv(y: i32, m: u32, d: u32, h: u32, min: u32) -> DateTime<Utc> {
-    chrono_tz::Europe::Kyiv.with_ymd_and_hms(y, m, d, h, min, 0).single().unwrap().with_timezone(&Utc)
+    chrono_tz::Europe::Kyiv
+        .with_ymd_and_hms(y, m, d, h, min, 0)
+        .single()
+        .unwrap()
+        .with_timezone(&Utc)
 }
 
 struct World {
@@ -41,12 +45,22 @@ async fn world(engine: Engine) -> World {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
     let d = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
     let start = kyiv(2026, 11, 25, 10, 0); // Wednesday, working hours
-    contactd::classifier::import(&storage, &root.join("classifier.example.toml"), Revision::new(339, d("2020-07-22")), start)
-        .await
-        .unwrap();
-    contactd::classifier::import(&storage, &root.join("classifier.amendment-459.example.toml"), Revision::new(459, d("2020-09-16")), start)
-        .await
-        .unwrap();
+    contactd::classifier::import(
+        &storage,
+        &root.join("classifier.example.toml"),
+        Revision::new(339, d("2020-07-22")),
+        start,
+    )
+    .await
+    .unwrap();
+    contactd::classifier::import(
+        &storage,
+        &root.join("classifier.amendment-459.example.toml"),
+        Revision::new(459, d("2020-09-16")),
+        start,
+    )
+    .await
+    .unwrap();
     for (login, role, units, ext) in [
         ("op1", Role::Operator, vec![], Some("1001")),
         ("sup1", Role::Supervisor, vec![], None),
@@ -54,7 +68,13 @@ async fn world(engine: Engine) -> World {
         ("voda1", Role::Executor, vec!["KP-VODA".to_owned()], None),
         ("dzhkg1", Role::Executor, vec!["DZHKG".to_owned()], None),
     ] {
-        let user = NewUser { login: login.into(), password: PASSWORD.into(), role, executors: units, extension: ext.map(Into::into) };
+        let user = NewUser {
+            login: login.into(),
+            password: PASSWORD.into(),
+            role,
+            executors: units,
+            extension: ext.map(Into::into),
+        };
         add_user(&storage, &user, start).await.unwrap();
     }
     storage.close().await;
@@ -75,7 +95,16 @@ async fn world(engine: Engine) -> World {
         tokens.push(r["token"].as_str().unwrap().to_owned());
     }
     let [op, sup, admin, voda, dzhkg]: [String; 5] = tokens.try_into().unwrap();
-    World { app, clock, op, sup, admin, voda, dzhkg, _db: db }
+    World {
+        app,
+        clock,
+        op,
+        sup,
+        admin,
+        voda,
+        dzhkg,
+        _db: db,
+    }
 }
 
 impl World {
@@ -101,13 +130,28 @@ impl World {
     }
 
     async fn post(&self, token: &str, path: &str, body: Value) -> (u16, Value) {
-        let r = self.app.client.post(self.app.url(path)).bearer_auth(token).json(&body).send().await.unwrap();
+        let r = self
+            .app
+            .client
+            .post(self.app.url(path))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
         let status = r.status().as_u16();
         (status, r.json().await.unwrap_or(Value::Null))
     }
 
     async fn get(&self, token: &str, path: &str) -> (u16, Value) {
-        let r = self.app.client.get(self.app.url(path)).bearer_auth(token).send().await.unwrap();
+        let r = self
+            .app
+            .client
+            .get(self.app.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
         let status = r.status().as_u16();
         (status, r.json().await.unwrap_or(Value::Null))
     }
@@ -132,10 +176,13 @@ impl World {
 
     /// Apply an action as `token` on the request's current version; returns (status, body).
     async fn act(&self, token: &str, number: &str, action: Value) -> (u16, Value) {
-        let (_, current) = self.get(&self.sup, &format!("/api/v1/requests/{number}")).await;
+        let (_, current) = self
+            .get(&self.sup, &format!("/api/v1/requests/{number}"))
+            .await;
         let mut body = action;
         body["version"] = current["version"].clone();
-        self.post(token, &format!("/api/v1/requests/{number}/actions"), body).await
+        self.post(token, &format!("/api/v1/requests/{number}/actions"), body)
+            .await
     }
 
     async fn act_ok(&self, token: &str, number: &str, action: Value) -> Value {
@@ -157,29 +204,55 @@ async fn registration_closing_and_audit_trail() {
         let n = number(&created);
         assert!(n.starts_with("2026-") && n.len() == 11, "{n}");
         assert_eq!(created["status"], "sent");
-        assert_eq!(created["classifier_revision"], 1, "filed under the latest revision (459)");
+        assert_eq!(
+            created["classifier_revision"], 1,
+            "filed under the latest revision (459)"
+        );
         assert_eq!(created["call_id"], "1795859899.0");
         assert_eq!(created["state"]["assignments"][0]["unit"], "KP-VODA");
         // 22.5.27 after 459 in the example: 5 working days from Wednesday 25.11 → Wednesday 02.12, 17:00.
         assert_eq!(created["deadline"], "2026-12-02T15:00:00Z", "{created}");
 
-        let accepted = w.act_ok(&w.voda, &n, json!({"action": "accept", "unit": "KP-VODA"})).await;
+        let accepted = w
+            .act_ok(&w.voda, &n, json!({"action": "accept", "unit": "KP-VODA"}))
+            .await;
         assert_eq!(accepted["status"], "in_progress");
         let proposed = w
             .act_ok(&w.voda, &n, json!({"action": "propose_closing", "unit": "KP-VODA", "result": "done", "result_text": "Трубу замінено, воду подано"}))
             .await;
         assert_eq!(proposed["status"], "closing_proposed");
         let (_, queue) = w.get(&w.op, "/api/v1/queue").await;
-        assert!(queue.as_array().unwrap().iter().any(|q| q["number"] == n.as_str() && q["kind"] == "closing_proposed"), "{queue}");
-        let closed = w.act_ok(&w.op, &n, json!({"action": "approve_closing", "unit": "KP-VODA"})).await;
+        assert!(
+            queue
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|q| q["number"] == n.as_str() && q["kind"] == "closing_proposed"),
+            "{queue}"
+        );
+        let closed = w
+            .act_ok(
+                &w.op,
+                &n,
+                json!({"action": "approve_closing", "unit": "KP-VODA"}),
+            )
+            .await;
         assert_eq!(closed["status"], "closed");
         assert!(closed["closed_at"].is_string());
         let (_, queue) = w.get(&w.op, "/api/v1/queue").await;
-        assert!(queue.as_array().unwrap().is_empty(), "the decision settles the queue item: {queue}");
+        assert!(
+            queue.as_array().unwrap().is_empty(),
+            "the decision settles the queue item: {queue}"
+        );
 
         let (status, audit) = w.get(&w.sup, &format!("/api/v1/requests/{n}/audit")).await;
         assert_eq!(status, 200);
-        let actions: Vec<&str> = audit.as_array().unwrap().iter().map(|a| a["action"].as_str().unwrap()).collect();
+        let actions: Vec<&str> = audit
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["action"].as_str().unwrap())
+            .collect();
         assert_eq!(
             actions,
             [
@@ -199,7 +272,9 @@ async fn registration_closing_and_audit_trail() {
         assert_eq!(approve["after"]["status"], "closed");
 
         // The applicant is found by any format of the number, with the request.
-        let (status, applicant) = w.get(&w.op, "/api/v1/applicants?phone=%2B380671234567").await;
+        let (status, applicant) = w
+            .get(&w.op, "/api/v1/applicants?phone=%2B380671234567")
+            .await;
         assert_eq!(status, 200, "{applicant}");
         assert_eq!(applicant["phones"][0], "+380671234567");
         assert_eq!(applicant["recent_closed_requests"][0]["number"], n.as_str());
@@ -212,10 +287,17 @@ async fn rework_after_hours_and_survey_return() {
     for engine in engines().await {
         let mut w = world(engine).await;
         let n = number(&w.create(json!({})).await);
-        w.act_ok(&w.voda, &n, json!({"action": "accept", "unit": "KP-VODA"})).await;
+        w.act_ok(&w.voda, &n, json!({"action": "accept", "unit": "KP-VODA"}))
+            .await;
         w.act_ok(&w.voda, &n, json!({"action": "propose_closing", "unit": "KP-VODA", "result": "done", "result_text": "Виконано частково"})).await;
         // 9.5: sent back for rework with a reason; the count is kept.
-        let (status, short) = w.act(&w.op, &n, json!({"action": "send_back_for_rework", "unit": "KP-VODA", "reason": "ні"})).await;
+        let (status, short) = w
+            .act(
+                &w.op,
+                &n,
+                json!({"action": "send_back_for_rework", "unit": "KP-VODA", "reason": "ні"}),
+            )
+            .await;
         assert_eq!(status, 422, "a reason is required: {short}");
         let rework = w
             .act_ok(&w.op, &n, json!({"action": "send_back_for_rework", "unit": "KP-VODA", "reason": "Вода досі тече з-під асфальту"}))
@@ -227,16 +309,33 @@ async fn rework_after_hours_and_survey_return() {
         w.set_time(kyiv(2026, 11, 25, 18, 30)).await;
         w.act_ok(&w.voda, &n, json!({"action": "propose_closing", "unit": "KP-VODA", "result": "done", "result_text": "Асфальт перекладено, витоку немає"})).await;
         let (_, queue) = w.get(&w.op, "/api/v1/queue").await;
-        assert!(queue.as_array().unwrap().is_empty(), "not shown before the next working day starts: {queue}");
+        assert!(
+            queue.as_array().unwrap().is_empty(),
+            "not shown before the next working day starts: {queue}"
+        );
         w.set_time(kyiv(2026, 11, 26, 8, 0)).await;
         let (_, queue) = w.get(&w.op, "/api/v1/queue").await;
-        let item = queue.as_array().unwrap().iter().find(|q| q["number"] == n.as_str()).cloned().unwrap_or_default();
+        let item = queue
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|q| q["number"] == n.as_str())
+            .cloned()
+            .unwrap_or_default();
         assert_eq!(item["visible_from"], "2026-11-26T06:00:00Z", "{queue}");
-        assert_eq!(item["review_due"], "2026-11-26T15:00:00Z", "due by the end of the next working day: {queue}");
+        assert_eq!(
+            item["review_due"], "2026-11-26T15:00:00Z",
+            "due by the end of the next working day: {queue}"
+        );
         w.set_time(kyiv(2026, 11, 26, 17, 30)).await;
         let (_, queue) = w.get(&w.op, "/api/v1/queue").await;
         assert_eq!(queue[0]["overdue_review"], true, "{queue}");
-        w.act_ok(&w.op, &n, json!({"action": "approve_closing", "unit": "KP-VODA"})).await;
+        w.act_ok(
+            &w.op,
+            &n,
+            json!({"action": "approve_closing", "unit": "KP-VODA"}),
+        )
+        .await;
 
         // 9.6: the survey did not confirm → back to the executor for rework.
         let back = w.act_ok(&w.op, &n, json!({"action": "return_after_survey", "outcome": "not_confirmed", "note": "Заявник каже, що вода тече далі"})).await;
@@ -251,23 +350,47 @@ async fn extension_accepted_and_rejected_9_3() {
     for engine in engines().await {
         let w = world(engine).await;
         let n = number(&w.create(json!({})).await);
-        let created_deadline = w.get(&w.sup, &format!("/api/v1/requests/{n}")).await.1["deadline"].clone();
-        w.act_ok(&w.voda, &n, json!({"action": "accept", "unit": "KP-VODA"})).await;
+        let created_deadline =
+            w.get(&w.sup, &format!("/api/v1/requests/{n}")).await.1["deadline"].clone();
+        w.act_ok(&w.voda, &n, json!({"action": "accept", "unit": "KP-VODA"}))
+            .await;
         let (status, early) = w
             .act(&w.voda, &n, json!({"action": "propose_extension", "unit": "KP-VODA", "justification": "Потрібна заміна ділянки трубопроводу, матеріали очікуються", "new_deadline": "2026-11-20T10:00:00Z"}))
             .await;
-        assert_eq!(status, 422, "the new date must be later than the deadline: {early}");
+        assert_eq!(
+            status, 422,
+            "the new date must be later than the deadline: {early}"
+        );
         w.act_ok(&w.voda, &n, json!({"action": "propose_extension", "unit": "KP-VODA", "justification": "Потрібна заміна ділянки трубопроводу, матеріали очікуються", "new_deadline": "2026-12-15T15:00:00Z"})).await;
-        let accepted = w.act_ok(&w.op, &n, json!({"action": "accept_extension", "unit": "KP-VODA"})).await;
+        let accepted = w
+            .act_ok(
+                &w.op,
+                &n,
+                json!({"action": "accept_extension", "unit": "KP-VODA"}),
+            )
+            .await;
         assert_eq!(accepted["deadline"], "2026-12-15T15:00:00Z");
-        assert_eq!(accepted["original_deadline"], created_deadline, "the original deadline is kept");
+        assert_eq!(
+            accepted["original_deadline"], created_deadline,
+            "the original deadline is kept"
+        );
         assert_eq!(accepted["additional_control"], true);
-        let (_, listed) = w.get(&w.sup, "/api/v1/requests?additional_control=true").await;
-        assert!(listed["items"].as_array().unwrap().iter().any(|r| r["number"] == n.as_str()), "{listed}");
+        let (_, listed) = w
+            .get(&w.sup, "/api/v1/requests?additional_control=true")
+            .await;
+        assert!(
+            listed["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|r| r["number"] == n.as_str()),
+            "{listed}"
+        );
 
         // Rejected: the deadline stays.
         let m = number(&w.create(json!({})).await);
-        w.act_ok(&w.voda, &m, json!({"action": "accept", "unit": "KP-VODA"})).await;
+        w.act_ok(&w.voda, &m, json!({"action": "accept", "unit": "KP-VODA"}))
+            .await;
         w.act_ok(&w.voda, &m, json!({"action": "propose_extension", "unit": "KP-VODA", "justification": "Потрібна заміна ділянки трубопроводу, матеріали очікуються", "new_deadline": "2026-12-15T15:00:00Z"})).await;
         let rejected = w.act_ok(&w.op, &m, json!({"action": "reject_extension", "unit": "KP-VODA", "reason": "Строк достатній для ремонту"})).await;
         assert_eq!(rejected["status"], "in_progress");
@@ -282,26 +405,64 @@ async fn next_budget_year_deferral_9_4() {
     for engine in engines().await {
         let mut w = world(engine).await;
         let n = number(&w.create(json!({})).await);
-        w.act_ok(&w.voda, &n, json!({"action": "accept", "unit": "KP-VODA"})).await;
+        w.act_ok(&w.voda, &n, json!({"action": "accept", "unit": "KP-VODA"}))
+            .await;
         let (status, same_year) = w
             .act(&w.voda, &n, json!({"action": "propose_deferral", "unit": "KP-VODA", "planned_date": "2026-12-20", "applicant_note": "Роботи включено до плану на наступний рік"}))
             .await;
-        assert_eq!(status, 422, "the planned date must be in a later budget year: {same_year}");
+        assert_eq!(
+            status, 422,
+            "the planned date must be in a later budget year: {same_year}"
+        );
         w.act_ok(&w.voda, &n, json!({"action": "propose_deferral", "unit": "KP-VODA", "planned_date": "2027-05-15", "applicant_note": "Роботи включено до плану на наступний рік"})).await;
-        let registered = w.act_ok(&w.op, &n, json!({"action": "register_deferral", "unit": "KP-VODA"})).await;
+        let registered = w
+            .act_ok(
+                &w.op,
+                &n,
+                json!({"action": "register_deferral", "unit": "KP-VODA"}),
+            )
+            .await;
         assert_eq!(registered["status"], "long_term_control");
         assert_eq!(registered["long_term_until"], "2027-05-15");
         // Past the original deadline it is not counted as overdue.
         w.set_time(kyiv(2026, 12, 20, 10, 0)).await;
         let (_, overdue) = w.get(&w.sup, "/api/v1/requests?overdue=true").await;
-        assert!(overdue["items"].as_array().unwrap().iter().all(|r| r["number"] != n.as_str()), "{overdue}");
+        assert!(
+            overdue["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|r| r["number"] != n.as_str()),
+            "{overdue}"
+        );
         let (_, long_term) = w.get(&w.sup, "/api/v1/requests?long_term=true").await;
         assert_eq!(long_term["items"][0]["number"], n.as_str());
-        let (_, report) = w.get(&w.sup, "/api/v1/reports/executors?from=2026-11-01T00:00:00Z&to=2026-12-31T00:00:00Z").await;
-        let voda = report.as_array().unwrap().iter().find(|r| r["executor"] == "KP-VODA").cloned().unwrap();
-        assert_eq!((voda["deferred"].as_i64(), voda["open_overdue"].as_i64()), (Some(1), Some(0)), "{voda}");
+        let (_, report) = w
+            .get(
+                &w.sup,
+                "/api/v1/reports/executors?from=2026-11-01T00:00:00Z&to=2026-12-31T00:00:00Z",
+            )
+            .await;
+        let voda = report
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["executor"] == "KP-VODA")
+            .cloned()
+            .unwrap();
+        assert_eq!(
+            (voda["deferred"].as_i64(), voda["open_overdue"].as_i64()),
+            (Some(1), Some(0)),
+            "{voda}"
+        );
         // An operator cannot bring it back early: that is the scheduler's, on the planned date.
-        let (status, _) = w.act(&w.op, &n, json!({"action": "approve_closing", "unit": "KP-VODA"})).await;
+        let (status, _) = w
+            .act(
+                &w.op,
+                &n,
+                json!({"action": "approve_closing", "unit": "KP-VODA"}),
+            )
+            .await;
         assert_eq!(status, 409);
         w.app.stop().await.unwrap();
     }
@@ -313,14 +474,29 @@ async fn executor_change_7_2_single_and_several_executors() {
         let mut w = world(engine).await;
         // Single executor asks to change; the operator approves with a new unit; the term restarts.
         let n = number(&w.create(json!({})).await);
-        let (status, no_reason) = w.act(&w.voda, &n, json!({"action": "request_executor_change", "unit": "KP-VODA", "reason": ""})).await;
+        let (status, no_reason) = w
+            .act(
+                &w.voda,
+                &n,
+                json!({"action": "request_executor_change", "unit": "KP-VODA", "reason": ""}),
+            )
+            .await;
         assert_eq!(status, 422, "{no_reason}");
         w.act_ok(&w.voda, &n, json!({"action": "request_executor_change", "unit": "KP-VODA", "reason": "Мережа на балансі ОСББ, не КП"})).await;
         w.set_time(kyiv(2026, 11, 27, 9, 0)).await; // Friday
         let moved = w.act_ok(&w.op, &n, json!({"action": "approve_executor_change", "unit": "KP-VODA", "new_unit": "DZHKG"})).await;
-        let units: Vec<&str> = moved["state"]["assignments"].as_array().unwrap().iter().filter(|a| a["status"] != "withdrawn").map(|a| a["unit"].as_str().unwrap()).collect();
+        let units: Vec<&str> = moved["state"]["assignments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|a| a["status"] != "withdrawn")
+            .map(|a| a["unit"].as_str().unwrap())
+            .collect();
         assert_eq!(units, ["DZHKG"], "{moved}");
-        assert_eq!(moved["deadline"], "2026-12-04T13:45:00Z", "5 working days from Friday's approval → next Friday 15:45: {moved}");
+        assert_eq!(
+            moved["deadline"], "2026-12-04T13:45:00Z",
+            "5 working days from Friday's approval → next Friday 15:45: {moved}"
+        );
         let (status, _) = w.get(&w.voda, &format!("/api/v1/requests/{n}")).await;
         assert_eq!(status, 200, "the former executor still sees its history");
         let (status, _) = w.get(&w.dzhkg, &format!("/api/v1/requests/{n}")).await;
@@ -331,17 +507,34 @@ async fn executor_change_7_2_single_and_several_executors() {
         w.act_ok(&w.voda, &m, json!({"action": "request_executor_change", "unit": "KP-VODA", "reason": "Мережа на балансі ОСББ, не КП"})).await;
         let kept = w.act_ok(&w.op, &m, json!({"action": "reject_executor_change", "unit": "KP-VODA", "reason": "Мережа на балансі КП згідно з актом"})).await;
         assert_eq!(kept["state"]["assignments"][0]["unit"], "KP-VODA");
-        assert_ne!(kept["state"]["assignments"][0]["status"], "executor_change_requested");
+        assert_ne!(
+            kept["state"]["assignments"][0]["status"],
+            "executor_change_requested"
+        );
 
         // Several executors: one says "not in our competence" in its status comment; the other continues.
         let s = number(&w.create(json!({"executors": ["KP-VODA", "DZHKG"]})).await);
         let (status, refused) = w.act(&w.voda, &s, json!({"action": "request_executor_change", "unit": "KP-VODA", "reason": "Мережа на балансі ОСББ, не КП"})).await;
-        assert_eq!(status, 409, "with several executors a change request is not allowed: {refused}");
+        assert_eq!(
+            status, 409,
+            "with several executors a change request is not allowed: {refused}"
+        );
         let declined = w.act_ok(&w.voda, &s, json!({"action": "decline_competence", "unit": "KP-VODA", "comment": "Питання не належить до компетенції КП"})).await;
-        let voda = declined["state"]["assignments"].as_array().unwrap().iter().find(|a| a["unit"] == "KP-VODA").cloned().unwrap();
+        let voda = declined["state"]["assignments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["unit"] == "KP-VODA")
+            .cloned()
+            .unwrap();
         assert_eq!(voda["status"], "declined_competence");
-        assert_eq!(voda["status_comment"], "Питання не належить до компетенції КП");
-        let other = w.act_ok(&w.dzhkg, &s, json!({"action": "accept", "unit": "DZHKG"})).await;
+        assert_eq!(
+            voda["status_comment"],
+            "Питання не належить до компетенції КП"
+        );
+        let other = w
+            .act_ok(&w.dzhkg, &s, json!({"action": "accept", "unit": "DZHKG"}))
+            .await;
         assert_eq!(other["status"], "in_progress");
         w.app.stop().await.unwrap();
     }
@@ -352,24 +545,54 @@ async fn illegal_transitions_concurrent_edits_and_idempotent_create() {
     for engine in engines().await {
         let w = world(engine).await;
         let n = number(&w.create(json!({})).await);
-        let (status, problem) = w.act(&w.op, &n, json!({"action": "approve_closing", "unit": "KP-VODA"})).await;
+        let (status, problem) = w
+            .act(
+                &w.op,
+                &n,
+                json!({"action": "approve_closing", "unit": "KP-VODA"}),
+            )
+            .await;
         assert_eq!(status, 409);
-        assert!(problem["detail"].as_str().unwrap().contains("allowed only in"), "{problem}");
+        assert!(
+            problem["detail"]
+                .as_str()
+                .unwrap()
+                .contains("allowed only in"),
+            "{problem}"
+        );
 
         // Two clients decide on the same version: the second loses with 409.
         let (_, current) = w.get(&w.voda, &format!("/api/v1/requests/{n}")).await;
         let version = current["version"].clone();
-        let first = w.post(&w.voda, &format!("/api/v1/requests/{n}/actions"), json!({"version": version, "action": "accept", "unit": "KP-VODA"})).await;
+        let first = w
+            .post(
+                &w.voda,
+                &format!("/api/v1/requests/{n}/actions"),
+                json!({"version": version, "action": "accept", "unit": "KP-VODA"}),
+            )
+            .await;
         assert_eq!(first.0, 200);
         let second = w
             .post(&w.voda, &format!("/api/v1/requests/{n}/actions"), json!({"version": version, "action": "comment_status", "unit": "KP-VODA", "comment": "Бригада виїхала на місце"}))
             .await;
         assert_eq!(second.0, 409, "{}", second.1);
-        assert!(second.1["detail"].as_str().unwrap().contains("reload"), "{}", second.1);
+        assert!(
+            second.1["detail"].as_str().unwrap().contains("reload"),
+            "{}",
+            second.1
+        );
 
         // A retried POST with the same Idempotency-Key does not open a second request.
         let body = json!({"channel": "web", "description": "Не працює ліфт у під'їзді", "classifier_code": "22.5.1", "request_type": "ordinary"});
-        let send = || w.app.client.post(w.app.url("/api/v1/requests")).bearer_auth(&w.op).header("Idempotency-Key", "retry-1").json(&body).send();
+        let send = || {
+            w.app
+                .client
+                .post(w.app.url("/api/v1/requests"))
+                .bearer_auth(&w.op)
+                .header("Idempotency-Key", "retry-1")
+                .json(&body)
+                .send()
+        };
         let a = send().await.unwrap();
         assert_eq!(a.status(), 201);
         let a: Value = a.json().await.unwrap();
@@ -382,17 +605,47 @@ async fn illegal_transitions_concurrent_edits_and_idempotent_create() {
 
         // Bad input gets a clear 4xx.
         let cases = [
-            (json!({"channel": "phone", "description": "x", "classifier_code": "22", "request_type": "ordinary"}), 422, "sub-items"),
-            (json!({"channel": "phone", "description": "x", "classifier_code": "22.5.27", "request_type": "urgent"}), 422, "request_type"),
-            (json!({"channel": "fax", "description": "x", "classifier_code": "22.5.27", "request_type": "ordinary"}), 422, "channel"),
-            (json!({"channel": "phone", "description": "x", "classifier_code": "22.5.27", "request_type": "ordinary", "colour": 1}), 422, "colour"),
-            (json!({"channel": "phone", "description": "x".repeat(5000), "classifier_code": "22.5.27", "request_type": "ordinary"}), 422, "4000"),
-            (json!({"channel": "phone", "description": "x", "classifier_code": "22.5.27", "request_type": "ordinary", "applicant": {"phone": "12"}}), 422, "applicant.phone"),
+            (
+                json!({"channel": "phone", "description": "x", "classifier_code": "22", "request_type": "ordinary"}),
+                422,
+                "sub-items",
+            ),
+            (
+                json!({"channel": "phone", "description": "x", "classifier_code": "22.5.27", "request_type": "urgent"}),
+                422,
+                "request_type",
+            ),
+            (
+                json!({"channel": "fax", "description": "x", "classifier_code": "22.5.27", "request_type": "ordinary"}),
+                422,
+                "channel",
+            ),
+            (
+                json!({"channel": "phone", "description": "x", "classifier_code": "22.5.27", "request_type": "ordinary", "colour": 1}),
+                422,
+                "colour",
+            ),
+            (
+                json!({"channel": "phone", "description": "x".repeat(5000), "classifier_code": "22.5.27", "request_type": "ordinary"}),
+                422,
+                "4000",
+            ),
+            (
+                json!({"channel": "phone", "description": "x", "classifier_code": "22.5.27", "request_type": "ordinary", "applicant": {"phone": "12"}}),
+                422,
+                "applicant.phone",
+            ),
         ];
         for (body, status, needle) in cases {
             let (got, problem) = w.post(&w.op, "/api/v1/requests", body.clone()).await;
             assert_eq!(got, status, "{body} → {problem}");
-            assert!(problem["detail"].as_str().unwrap_or_default().contains(needle), "`{needle}` not in {problem}");
+            assert!(
+                problem["detail"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .contains(needle),
+                "`{needle}` not in {problem}"
+            );
         }
         w.app.stop().await.unwrap();
     }
@@ -408,11 +661,23 @@ async fn authorization_matrix() {
 
     // (who, method+path, expected)
     let create = json!({"channel": "phone", "description": "x", "classifier_code": "22.5.27", "request_type": "ordinary"});
-    for (who, token) in [("op", &w.op), ("sup", &w.sup), ("admin", &w.admin), ("voda", &w.voda), ("dzhkg", &w.dzhkg)] {
+    for (who, token) in [
+        ("op", &w.op),
+        ("sup", &w.sup),
+        ("admin", &w.admin),
+        ("voda", &w.voda),
+        ("dzhkg", &w.dzhkg),
+    ] {
         let get = w.get(token, &path).await.0;
         let list = w.get(token, "/api/v1/requests").await;
         let created = w.post(token, "/api/v1/requests", create.clone()).await.0;
-        let report = w.get(token, "/api/v1/reports/executors?from=2026-11-01T00:00:00Z&to=2026-12-01T00:00:00Z").await.0;
+        let report = w
+            .get(
+                token,
+                "/api/v1/reports/executors?from=2026-11-01T00:00:00Z&to=2026-12-01T00:00:00Z",
+            )
+            .await
+            .0;
         let applicant = w.get(token, "/api/v1/applicants?phone=0671234567").await.0;
         let queue = w.get(token, "/api/v1/queue").await.0;
         let audit = w.get(token, &format!("{path}/audit")).await.0;
@@ -425,21 +690,42 @@ async fn authorization_matrix() {
             "dzhkg" => (404, 200, 403, 403, 403, 403, 404),
             _ => unreachable!(),
         };
-        assert_eq!((get, list.0, created, report, applicant, queue, audit), expected, "{who}");
+        assert_eq!(
+            (get, list.0, created, report, applicant, queue, audit),
+            expected,
+            "{who}"
+        );
         if who == "dzhkg" {
-            assert!(list.1["items"].as_array().unwrap().is_empty(), "an executor lists only its units' requests");
+            assert!(
+                list.1["items"].as_array().unwrap().is_empty(),
+                "an executor lists only its units' requests"
+            );
         }
         if who == "voda" {
-            assert!(list.1["items"].as_array().unwrap().iter().all(|r| r["executors"].as_array().unwrap().iter().any(|e| e == "KP-VODA")));
+            assert!(list.1["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|r| r["executors"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|e| e == "KP-VODA")));
         }
     }
     // Executors act only on their own unit's assignment.
-    let (status, _) = w.act(&w.dzhkg, &n, json!({"action": "accept", "unit": "KP-VODA"})).await;
+    let (status, _) = w
+        .act(&w.dzhkg, &n, json!({"action": "accept", "unit": "KP-VODA"}))
+        .await;
     assert_eq!(status, 404);
-    let (status, _) = w.act(&w.voda, &n, json!({"action": "accept", "unit": "DZHKG"})).await;
+    let (status, _) = w
+        .act(&w.voda, &n, json!({"action": "accept", "unit": "DZHKG"}))
+        .await;
     assert_eq!(status, 403);
     // Operators do not act for executors.
-    let (status, _) = w.act(&w.op, &n, json!({"action": "accept", "unit": "KP-VODA"})).await;
+    let (status, _) = w
+        .act(&w.op, &n, json!({"action": "accept", "unit": "KP-VODA"}))
+        .await;
     assert_eq!(status, 403);
     w.app.stop().await.unwrap();
 }
@@ -449,15 +735,44 @@ async fn executor_report_json_and_csv() {
     for engine in engines().await {
         let mut w = world(engine).await;
         let closed = number(&w.create(json!({})).await);
-        w.act_ok(&w.voda, &closed, json!({"action": "accept", "unit": "KP-VODA"})).await;
+        w.act_ok(
+            &w.voda,
+            &closed,
+            json!({"action": "accept", "unit": "KP-VODA"}),
+        )
+        .await;
         w.act_ok(&w.voda, &closed, json!({"action": "propose_closing", "unit": "KP-VODA", "result": "done", "result_text": "Трубу замінено, воду подано"})).await;
-        w.act_ok(&w.op, &closed, json!({"action": "approve_closing", "unit": "KP-VODA"})).await;
+        w.act_ok(
+            &w.op,
+            &closed,
+            json!({"action": "approve_closing", "unit": "KP-VODA"}),
+        )
+        .await;
         let _late = number(&w.create(json!({})).await);
         w.set_time(kyiv(2026, 12, 10, 10, 0)).await;
-        let (status, rows) = w.get(&w.sup, "/api/v1/reports/executors?from=2026-11-01T00:00:00Z&to=2026-12-31T00:00:00Z").await;
+        let (status, rows) = w
+            .get(
+                &w.sup,
+                "/api/v1/reports/executors?from=2026-11-01T00:00:00Z&to=2026-12-31T00:00:00Z",
+            )
+            .await;
         assert_eq!(status, 200, "{rows}");
-        let voda = rows.as_array().unwrap().iter().find(|r| r["executor"] == "KP-VODA").cloned().unwrap();
-        assert_eq!((voda["received"].as_i64(), voda["closed_on_time"].as_i64(), voda["open_overdue"].as_i64()), (Some(2), Some(1), Some(1)), "{voda}");
+        let voda = rows
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["executor"] == "KP-VODA")
+            .cloned()
+            .unwrap();
+        assert_eq!(
+            (
+                voda["received"].as_i64(),
+                voda["closed_on_time"].as_i64(),
+                voda["open_overdue"].as_i64()
+            ),
+            (Some(2), Some(1), Some(1)),
+            "{voda}"
+        );
         let csv = w
             .app
             .client
@@ -468,7 +783,11 @@ async fn executor_report_json_and_csv() {
             .unwrap();
         assert_eq!(csv.headers()["content-type"], "text/csv; charset=utf-8");
         let text = csv.text().await.unwrap();
-        assert!(text.starts_with("executor,received,closed_on_time") && text.contains("KP-VODA,2,1,0,1,"), "{text}");
+        assert!(
+            text.starts_with("executor,received,closed_on_time")
+                && text.contains("KP-VODA,2,1,0,1,"),
+            "{text}"
+        );
         let _ = w.clock.now();
         w.app.stop().await.unwrap();
     }

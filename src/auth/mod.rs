@@ -271,7 +271,9 @@ pub struct SessionCache {
 impl SessionCache {
     fn get(&self, hash: &str, now: DateTime<Utc>) -> Option<AuthUser> {
         let map = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        map.get(hash).filter(|(_, until)| *until > now).map(|(user, _)| user.clone())
+        map.get(hash)
+            .filter(|(_, until)| *until > now)
+            .map(|(user, _)| user.clone())
     }
 
     fn put(&self, hash: String, user: AuthUser, until: DateTime<Utc>, now: DateTime<Utc>) {
@@ -283,12 +285,20 @@ impl SessionCache {
     }
 
     fn forget(&self, hash: &str) {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner()).remove(hash);
+        self.inner
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(hash);
     }
 }
 
 /// The user behind `token`, through the cache.
-pub async fn cached_user_for_token(storage: &Storage, cache: &SessionCache, token: &str, now: DateTime<Utc>) -> Result<Option<AuthUser>, ApiError> {
+pub async fn cached_user_for_token(
+    storage: &Storage,
+    cache: &SessionCache,
+    token: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<AuthUser>, ApiError> {
     let hash = token_hash(token);
     if let Some(user) = cache.get(&hash, now) {
         return Ok(Some(user));
@@ -299,15 +309,24 @@ pub async fn cached_user_for_token(storage: &Storage, cache: &SessionCache, toke
     .bind(&hash)
     .fetch_optional(storage.reader())
     .await?;
-    let Some(expires_at) = row else { return Ok(None) };
-    let Some(user) = user_for_token(storage, token, now).await? else { return Ok(None) };
+    let Some(expires_at) = row else {
+        return Ok(None);
+    };
+    let Some(user) = user_for_token(storage, token, now).await? else {
+        return Ok(None);
+    };
     let until = (now + SESSION_CACHE_TTL).min(from_db_time(expires_at));
     cache.put(hash, user.clone(), until, now);
     Ok(Some(user))
 }
 
 /// Sign out through the cache: the session is revoked in the database and forgotten here.
-pub async fn cached_logout(storage: &Storage, cache: &SessionCache, token: &str, now: DateTime<Utc>) -> Result<(), ApiError> {
+pub async fn cached_logout(
+    storage: &Storage,
+    cache: &SessionCache,
+    token: &str,
+    now: DateTime<Utc>,
+) -> Result<(), ApiError> {
     cache.forget(&token_hash(token));
     logout(storage, token, now).await
 }

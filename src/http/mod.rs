@@ -151,16 +151,28 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/calendar/deadline", get(calendar::deadline))
         .route("/api/v1/classifier/search", get(classifier::search))
         .route("/api/v1/classifier/items/{code}", get(classifier::item))
-        .route("/api/v1/requests", get(requests::list).post(requests::create))
+        .route(
+            "/api/v1/requests",
+            get(requests::list).post(requests::create),
+        )
         .route("/api/v1/requests/{number}", get(requests::get))
-        .route("/api/v1/requests/{number}/actions", axum::routing::post(requests::act))
+        .route(
+            "/api/v1/requests/{number}/actions",
+            axum::routing::post(requests::act),
+        )
         .route("/api/v1/requests/{number}/audit", get(requests::audit))
         .route("/api/v1/applicants", get(requests::applicant))
         .route("/api/v1/queue", get(requests::queue))
         .route("/api/v1/reports/executors", get(requests::executor_report))
         .route("/api/v1/survey/tasks", get(survey::tasks))
-        .route("/api/v1/survey/tasks/{id}/call", axum::routing::post(survey::call))
-        .route("/api/v1/survey/tasks/{id}/outcome", axum::routing::post(survey::outcome))
+        .route(
+            "/api/v1/survey/tasks/{id}/call",
+            axum::routing::post(survey::call),
+        )
+        .route(
+            "/api/v1/survey/tasks/{id}/outcome",
+            axum::routing::post(survey::outcome),
+        )
         .route("/api/v1/survey/draws/{id}", get(survey::draw))
         .route("/api/v1/survey/stats", get(survey::stats))
         .fallback(not_found)

@@ -12,7 +12,8 @@ use utoipa::IntoParams;
 use super::{ApiError, ApiJson, AppState};
 use crate::auth::AuthUser;
 use crate::requests::{
-    self, ActionBody, ApplicantView, AuditEntry, ExecutorReportRow, ListFilter, NewRequest, QueueItem, RequestView,
+    self, ActionBody, ApplicantView, AuditEntry, ExecutorReportRow, ListFilter, NewRequest,
+    QueueItem, RequestView,
 };
 
 /// Register a request. Send `Idempotency-Key` so that a retried POST does not open two.
@@ -20,12 +21,26 @@ use crate::requests::{
     params(("Idempotency-Key" = Option<String>, Header, description = "the same key returns the request the first POST created")),
     responses((status = 201, body = RequestView), (status = 200, body = RequestView, description = "replayed by Idempotency-Key"),
               (status = 403, description = "role"), (status = 422, description = "invalid input")))]
-pub async fn create(State(state): State<AppState>, user: AuthUser, headers: HeaderMap, ApiJson(body): ApiJson<NewRequest>) -> Result<Response, ApiError> {
-    let key = headers.get("idempotency-key").map(|v| v.to_str().map(str::to_owned)).transpose().map_err(|_| {
-        ApiError::BadRequest("Idempotency-Key must be visible ASCII".into())
-    })?;
-    let (view, created) = state.requests().create(&user, body, key, state.clock.now()).await?;
-    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+pub async fn create(
+    State(state): State<AppState>,
+    user: AuthUser,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<NewRequest>,
+) -> Result<Response, ApiError> {
+    let key = headers
+        .get("idempotency-key")
+        .map(|v| v.to_str().map(str::to_owned))
+        .transpose()
+        .map_err(|_| ApiError::BadRequest("Idempotency-Key must be visible ASCII".into()))?;
+    let (view, created) = state
+        .requests()
+        .create(&user, body, key, state.clock.now())
+        .await?;
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
     Ok((status, Json(view)).into_response())
 }
 
@@ -33,15 +48,27 @@ pub async fn create(State(state): State<AppState>, user: AuthUser, headers: Head
 #[utoipa::path(get, path = "/api/v1/requests/{number}", tag = "requests",
     params(("number" = String, Path, description = "e.g. 2026-000123")),
     responses((status = 200, body = RequestView), (status = 404, description = "no such request, or not your unit's")))]
-pub async fn get(State(state): State<AppState>, user: AuthUser, Path(number): Path<String>) -> Result<Json<RequestView>, ApiError> {
-    Ok(Json(requests::get(&state.requests(), &user, &number, state.clock.now()).await?))
+pub async fn get(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(number): Path<String>,
+) -> Result<Json<RequestView>, ApiError> {
+    Ok(Json(
+        requests::get(&state.requests(), &user, &number, state.clock.now()).await?,
+    ))
 }
 
 /// Requests, newest first, filtered.
 #[utoipa::path(get, path = "/api/v1/requests", tag = "requests", params(ListFilter),
     responses((status = 200, body = requests::Page)))]
-pub async fn list(State(state): State<AppState>, user: AuthUser, Query(filter): Query<ListFilter>) -> Result<Json<requests::Page>, ApiError> {
-    Ok(Json(requests::list(&state.requests(), &user, &filter, state.clock.now()).await?))
+pub async fn list(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Query(filter): Query<ListFilter>,
+) -> Result<Json<requests::Page>, ApiError> {
+    Ok(Json(
+        requests::list(&state.requests(), &user, &filter, state.clock.now()).await?,
+    ))
 }
 
 /// Apply a life-cycle action (Regulation 7.2, 9.3–9.6) decided on `version`.
@@ -50,15 +77,31 @@ pub async fn list(State(state): State<AppState>, user: AuthUser, Query(filter): 
     responses((status = 200, body = RequestView), (status = 403, description = "role or unit"), (status = 404),
               (status = 409, description = "not allowed in this state, or changed since `version`"),
               (status = 422, description = "invalid data (reason too short, date not later, …)")))]
-pub async fn act(State(state): State<AppState>, user: AuthUser, Path(number): Path<String>, ApiJson(body): ApiJson<ActionBody>) -> Result<Json<RequestView>, ApiError> {
-    Ok(Json(state.requests().act(&user, &number, body, state.clock.now()).await?))
+pub async fn act(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(number): Path<String>,
+    ApiJson(body): ApiJson<ActionBody>,
+) -> Result<Json<RequestView>, ApiError> {
+    Ok(Json(
+        state
+            .requests()
+            .act(&user, &number, body, state.clock.now())
+            .await?,
+    ))
 }
 
 /// The audit trail of a request.
 #[utoipa::path(get, path = "/api/v1/requests/{number}/audit", tag = "requests", params(("number" = String, Path)),
     responses((status = 200, body = [AuditEntry])))]
-pub async fn audit(State(state): State<AppState>, user: AuthUser, Path(number): Path<String>) -> Result<Json<Vec<AuditEntry>>, ApiError> {
-    Ok(Json(requests::audit_trail(&state.requests(), &user, &number).await?))
+pub async fn audit(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(number): Path<String>,
+) -> Result<Json<Vec<AuditEntry>>, ApiError> {
+    Ok(Json(
+        requests::audit_trail(&state.requests(), &user, &number).await?,
+    ))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -71,14 +114,25 @@ pub struct PhoneQuery {
 /// Find an applicant by phone, with their open and recent requests.
 #[utoipa::path(get, path = "/api/v1/applicants", tag = "applicants", params(PhoneQuery),
     responses((status = 200, body = ApplicantView), (status = 404, description = "unknown number")))]
-pub async fn applicant(State(state): State<AppState>, user: AuthUser, Query(q): Query<PhoneQuery>) -> Result<Json<ApplicantView>, ApiError> {
-    Ok(Json(requests::applicant_by_phone(&state.requests(), &user, &q.phone, state.clock.now()).await?))
+pub async fn applicant(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Query(q): Query<PhoneQuery>,
+) -> Result<Json<ApplicantView>, ApiError> {
+    Ok(Json(
+        requests::applicant_by_phone(&state.requests(), &user, &q.phone, state.clock.now()).await?,
+    ))
 }
 
 /// Proposals waiting for an operator (after-hours ones appear from the next working day's start).
 #[utoipa::path(get, path = "/api/v1/queue", tag = "requests", responses((status = 200, body = [QueueItem])))]
-pub async fn queue(State(state): State<AppState>, user: AuthUser) -> Result<Json<Vec<QueueItem>>, ApiError> {
-    Ok(Json(requests::operator_queue(&state.requests(), &user, state.clock.now()).await?))
+pub async fn queue(
+    State(state): State<AppState>,
+    user: AuthUser,
+) -> Result<Json<Vec<QueueItem>>, ApiError> {
+    Ok(Json(
+        requests::operator_queue(&state.requests(), &user, state.clock.now()).await?,
+    ))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -93,7 +147,11 @@ pub struct ReportQuery {
 /// Per-executor figures for requests registered in `[from, to)` (supervisors).
 #[utoipa::path(get, path = "/api/v1/reports/executors", tag = "reports", params(ReportQuery),
     responses((status = 200, body = [ExecutorReportRow]), (status = 403, description = "supervisors only")))]
-pub async fn executor_report(State(state): State<AppState>, user: AuthUser, Query(q): Query<ReportQuery>) -> Result<Response, ApiError> {
+pub async fn executor_report(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Query(q): Query<ReportQuery>,
+) -> Result<Response, ApiError> {
     let rows = requests::executor_report(&state.requests(), &user, q.from, q.to).await?;
     match q.format.as_deref() {
         None | Some("json") => Ok(Json(rows).into_response()),
@@ -102,12 +160,33 @@ pub async fn executor_report(State(state): State<AppState>, user: AuthUser, Quer
             for r in rows {
                 csv.push_str(&format!(
                     "{},{},{},{},{},{},{},{},{}\n",
-                    r.executor, r.received, r.closed_on_time, r.closed_late, r.open_overdue, r.extended, r.deferred, r.reworked,
-                    r.survey_confirmation_rate.map(|v| format!("{v:.1}")).unwrap_or_default()
+                    r.executor,
+                    r.received,
+                    r.closed_on_time,
+                    r.closed_late,
+                    r.open_overdue,
+                    r.extended,
+                    r.deferred,
+                    r.reworked,
+                    r.survey_confirmation_rate
+                        .map(|v| format!("{v:.1}"))
+                        .unwrap_or_default()
                 ));
             }
-            Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8"), (header::CONTENT_DISPOSITION, "attachment; filename=\"executors.csv\"")], csv).into_response())
+            Ok((
+                [
+                    (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+                    (
+                        header::CONTENT_DISPOSITION,
+                        "attachment; filename=\"executors.csv\"",
+                    ),
+                ],
+                csv,
+            )
+                .into_response())
         }
-        Some(other) => Err(ApiError::BadRequest(format!("format `{other}` is not json or csv"))),
+        Some(other) => Err(ApiError::BadRequest(format!(
+            "format `{other}` is not json or csv"
+        ))),
     }
 }

@@ -12,8 +12,8 @@ use contactd_calendar::local_date;
 use contactd_classifier::{ClassifierCode, RequestType};
 use contactd_domain::{ExecutorCode, Login, PhoneNumber, RequestNumber};
 use contactd_workflow::{
-    self as workflow, Action, Actor, ErrorClass, Notification, RequestState, ResultKind, ReviewWindow, SurveyOutcome,
-    Transition, WorkflowError,
+    self as workflow, Action, Actor, ErrorClass, Notification, RequestState, ResultKind,
+    ReviewWindow, SurveyOutcome, Transition, WorkflowError,
 };
 use serde::{Deserialize, Serialize};
 use sqlx::Any;
@@ -22,8 +22,8 @@ use utoipa::ToSchema;
 use query::{view, Row, COLUMNS};
 
 pub use query::{
-    applicant_by_phone, audit_trail, executor_report, get, list, operator_queue, ApplicantView, AuditEntry, Page,
-    ExecutorReportRow, ListFilter, QueueItem, RequestSummary,
+    applicant_by_phone, audit_trail, executor_report, get, list, operator_queue, ApplicantView,
+    AuditEntry, ExecutorReportRow, ListFilter, Page, QueueItem, RequestSummary,
 };
 
 use crate::auth::{AuthUser, Role};
@@ -103,27 +103,71 @@ pub struct NewRequest {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(tag = "action", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ApiAction {
-    AssignExecutors { units: Vec<String>, #[serde(default)] recompute_deadline: bool },
-    Accept { unit: String },
-    CommentStatus { unit: String, comment: String },
-    DeclineCompetence { unit: String, comment: String },
-    RequestExecutorChange { unit: String, reason: String },
-    ApproveExecutorChange { unit: String, new_unit: String },
-    RejectExecutorChange { unit: String, reason: String },
-    ProposeExtension { unit: String, justification: String, new_deadline: DateTime<Utc> },
-    AcceptExtension { unit: String },
-    RejectExtension { unit: String, reason: String },
-    ProposeDeferral { unit: String, planned_date: chrono::NaiveDate, applicant_note: String },
-    RegisterDeferral { unit: String },
-    RejectDeferral { unit: String, reason: String },
+    AssignExecutors {
+        units: Vec<String>,
+        #[serde(default)]
+        recompute_deadline: bool,
+    },
+    Accept {
+        unit: String,
+    },
+    CommentStatus {
+        unit: String,
+        comment: String,
+    },
+    DeclineCompetence {
+        unit: String,
+        comment: String,
+    },
+    RequestExecutorChange {
+        unit: String,
+        reason: String,
+    },
+    ApproveExecutorChange {
+        unit: String,
+        new_unit: String,
+    },
+    RejectExecutorChange {
+        unit: String,
+        reason: String,
+    },
+    ProposeExtension {
+        unit: String,
+        justification: String,
+        new_deadline: DateTime<Utc>,
+    },
+    AcceptExtension {
+        unit: String,
+    },
+    RejectExtension {
+        unit: String,
+        reason: String,
+    },
+    ProposeDeferral {
+        unit: String,
+        planned_date: chrono::NaiveDate,
+        applicant_note: String,
+    },
+    RegisterDeferral {
+        unit: String,
+    },
+    RejectDeferral {
+        unit: String,
+        reason: String,
+    },
     ProposeClosing {
         unit: String,
         #[schema(value_type = String)]
         result: ResultKind,
         result_text: String,
     },
-    ApproveClosing { unit: String },
-    SendBackForRework { unit: String, reason: String },
+    ApproveClosing {
+        unit: String,
+    },
+    SendBackForRework {
+        unit: String,
+        reason: String,
+    },
     ReturnAfterSurvey {
         #[schema(value_type = String)]
         outcome: SurveyOutcome,
@@ -185,7 +229,11 @@ fn unit(code: &str) -> Result<ExecutorCode, ApiError> {
 /// The workflow's actor for a user.
 pub fn actor_of(user: &AuthUser) -> Actor {
     let login = Login::parse(&user.login).ok();
-    let units = user.executors.iter().filter_map(|u| ExecutorCode::parse(u).ok()).collect();
+    let units = user
+        .executors
+        .iter()
+        .filter_map(|u| ExecutorCode::parse(u).ok())
+        .collect();
     let role = match user.role {
         Role::Operator => workflow::Role::Operator,
         Role::Executor => workflow::Role::Executor,
@@ -207,8 +255,11 @@ pub(crate) fn workflow_error(err: WorkflowError) -> ApiError {
 }
 
 fn request_type(text: &str) -> Result<RequestType, ApiError> {
-    RequestType::from_key(text)
-        .ok_or_else(|| bad(format!("request_type `{text}` is not one of emergency, ordinary, medium, long")))
+    RequestType::from_key(text).ok_or_else(|| {
+        bad(format!(
+            "request_type `{text}` is not one of emergency, ordinary, medium, long"
+        ))
+    })
 }
 
 fn calendar_term(term: contactd_classifier::Term) -> Term {
@@ -224,7 +275,9 @@ fn check_text(field: &str, text: &str, required: bool) -> Result<(), ApiError> {
         return Err(bad(format!("`{field}` must not be empty")));
     }
     if text.chars().count() > MAX_TEXT {
-        return Err(bad(format!("`{field}` is longer than {MAX_TEXT} characters")));
+        return Err(bad(format!(
+            "`{field}` is longer than {MAX_TEXT} characters"
+        )));
     }
     Ok(())
 }
@@ -234,7 +287,9 @@ impl RequestService {
     /// proposals outside working hours are reviewed the next working day).
     fn review_window(&self, now: DateTime<Utc>) -> Result<ReviewWindow, ApiError> {
         let cc = self.calendars.get(ScheduleKind::ContactCenter);
-        let next = cc.next_working_day(local_date(now)).map_err(|e| ApiError::Internal(e.into()))?;
+        let next = cc
+            .next_working_day(local_date(now))
+            .map_err(|e| ApiError::Internal(e.into()))?;
         let start = cc.start_of_working_day(next);
         let end = cc.end_of_working_day(next);
         match (start, end) {
@@ -243,14 +298,25 @@ impl RequestService {
                 next_working_day_start: start,
                 next_working_day_end: end,
             }),
-            _ => Err(ApiError::Internal(anyhow::anyhow!("the calendar has no hours for working day {next}"))),
+            _ => Err(ApiError::Internal(anyhow::anyhow!(
+                "the calendar has no hours for working day {next}"
+            ))),
         }
     }
 
     /// The deadline of a stored request's term counted again from `now` (re-routing).
-    async fn recomputed_deadline(&self, tx: &mut sqlx::Transaction<'_, Any>, id: i64, now: DateTime<Utc>) -> Result<DateTime<Utc>, ApiError> {
-        let term: String = sqlx::query_scalar("SELECT term FROM requests WHERE id = $1").bind(id).fetch_one(&mut **tx).await?;
-        let term = contactd_classifier::Term::parse(&term).map_err(|e| ApiError::Internal(anyhow::anyhow!("stored term: {e}")))?;
+    async fn recomputed_deadline(
+        &self,
+        tx: &mut sqlx::Transaction<'_, Any>,
+        id: i64,
+        now: DateTime<Utc>,
+    ) -> Result<DateTime<Utc>, ApiError> {
+        let term: String = sqlx::query_scalar("SELECT term FROM requests WHERE id = $1")
+            .bind(id)
+            .fetch_one(&mut **tx)
+            .await?;
+        let term = contactd_classifier::Term::parse(&term)
+            .map_err(|e| ApiError::Internal(anyhow::anyhow!("stored term: {e}")))?;
         self.calendars
             .get(ScheduleKind::Executors)
             .deadline(now, calendar_term(term))
@@ -269,7 +335,9 @@ impl RequestService {
         user.require(&[Role::Operator, Role::Supervisor], "registering a request")?;
         if let Some(key) = &idempotency_key {
             if key.is_empty() || key.len() > 200 {
-                return Err(ApiError::BadRequest("Idempotency-Key must be 1–200 characters".into()));
+                return Err(ApiError::BadRequest(
+                    "Idempotency-Key must be 1–200 characters".into(),
+                ));
             }
             if let Some(number) = self.by_idempotency_key(user.id, key).await? {
                 return Ok((get(self, user, &number, now).await?, false));
@@ -280,23 +348,40 @@ impl RequestService {
         let code = ClassifierCode::parse(&input.classifier_code).map_err(|e| bad(e.to_string()))?;
         let kind = request_type(&input.request_type)?;
         let loaded = self.classifier.get().ok_or_else(|| {
-            ApiError::Unavailable("no classifier is imported yet: an administrator runs `contactd classifier import`".into())
+            ApiError::Unavailable(
+                "no classifier is imported yet: an administrator runs `contactd classifier import`"
+                    .into(),
+            )
         })?;
         let filed = loaded
             .classifier
             .file_request(code, kind, local_date(now))
             .map_err(|e| bad(e.to_string()))?;
         let units: Vec<ExecutorCode> = match &input.executors {
-            Some(list) if !list.is_empty() => list.iter().map(|u| unit(u)).collect::<Result<_, _>>()?,
-            _ => filed.item.executors.iter().map(|u| unit(u.as_str())).collect::<Result<_, _>>()?,
+            Some(list) if !list.is_empty() => {
+                list.iter().map(|u| unit(u)).collect::<Result<_, _>>()?
+            }
+            _ => filed
+                .item
+                .executors
+                .iter()
+                .map(|u| unit(u.as_str()))
+                .collect::<Result<_, _>>()?,
         };
         let deadline = self
             .calendars
             .get(ScheduleKind::Executors)
             .deadline(now, calendar_term(filed.term))
             .map_err(|e| bad(e.to_string()))?;
-        let phone = match input.applicant.as_ref().and_then(|a| a.phone.as_deref()).filter(|p| !p.trim().is_empty()) {
-            Some(p) => Some(PhoneNumber::parse(p).map_err(|e| bad(format!("applicant.phone: {e}")))?),
+        let phone = match input
+            .applicant
+            .as_ref()
+            .and_then(|a| a.phone.as_deref())
+            .filter(|p| !p.trim().is_empty())
+        {
+            Some(p) => {
+                Some(PhoneNumber::parse(p).map_err(|e| bad(format!("applicant.phone: {e}")))?)
+            }
             None => None,
         };
         if let Some(a) = &input.applicant {
@@ -325,16 +410,31 @@ impl RequestService {
         };
         let seq: i64 = match early_seq {
             Some(seq) => seq,
-            None => sqlx::query_scalar(NEXT_NUMBER).bind(year).fetch_one(&mut *tx).await?,
+            None => {
+                sqlx::query_scalar(NEXT_NUMBER)
+                    .bind(year)
+                    .fetch_one(&mut *tx)
+                    .await?
+            }
         };
         let number = RequestNumber::new(
-            u16::try_from(year).map_err(|_| ApiError::Internal(anyhow::anyhow!("year {year} out of range")))?,
-            u32::try_from(seq).map_err(|_| ApiError::Internal(anyhow::anyhow!("sequence {seq} out of range")))?,
+            u16::try_from(year)
+                .map_err(|_| ApiError::Internal(anyhow::anyhow!("year {year} out of range")))?,
+            u32::try_from(seq)
+                .map_err(|_| ApiError::Internal(anyhow::anyhow!("sequence {seq} out of range")))?,
         )
         .map_err(|e| ApiError::Internal(anyhow::anyhow!("request number: {e}")))?;
         let registered = RequestState::registered(number, now, deadline);
-        let transition = workflow::apply(&registered, Action::AssignExecutors { units, new_deadline: None }, &actor, now)
-            .map_err(workflow_error)?;
+        let transition = workflow::apply(
+            &registered,
+            Action::AssignExecutors {
+                units,
+                new_deadline: None,
+            },
+            &actor,
+            now,
+        )
+        .map_err(workflow_error)?;
         let state = &transition.state;
         let json = state_json(state)?;
         let inserted: Result<i64, sqlx::Error> = sqlx::query_scalar(
@@ -370,13 +470,21 @@ impl RequestService {
         .await;
         let id = match inserted {
             Ok(id) => id,
-            Err(sqlx::Error::Database(db)) if db.is_unique_violation() && idempotency_key.is_some() => {
+            Err(sqlx::Error::Database(db))
+                if db.is_unique_violation() && idempotency_key.is_some() =>
+            {
                 // A concurrent retry with the same key won the race: answer with its request.
                 drop(tx);
                 let key = idempotency_key.unwrap_or_default();
-                let number = self.by_idempotency_key(user.id, &key).await?.ok_or_else(|| {
-                    ApiError::Conflict("a request with this Idempotency-Key is being created; retry shortly".into())
-                })?;
+                let number = self
+                    .by_idempotency_key(user.id, &key)
+                    .await?
+                    .ok_or_else(|| {
+                        ApiError::Conflict(
+                            "a request with this Idempotency-Key is being created; retry shortly"
+                                .into(),
+                        )
+                    })?;
                 return Ok((get(self, user, &number, now).await?, false));
             }
             Err(e) => return Err(e.into()),
@@ -395,7 +503,17 @@ impl RequestService {
             comment: None,
             at: now,
         };
-        write_transition(&mut tx, id, &number, user, &transition, Some(created), true, now).await?;
+        write_transition(
+            &mut tx,
+            id,
+            &number,
+            user,
+            &transition,
+            Some(created),
+            true,
+            now,
+        )
+        .await?;
         tx.commit().await?;
         // Answer from what was just written; no second read through the (single SQLite) writer.
         let row = Row {
@@ -432,50 +550,82 @@ impl RequestService {
         // `year` is our own integer, never client text.
         let name = format!("request_number_{year}");
         let next = format!("SELECT nextval('{name}')");
-        match sqlx::query_scalar::<_, i64>(&next).fetch_one(self.storage.writer()).await {
+        match sqlx::query_scalar::<_, i64>(&next)
+            .fetch_one(self.storage.writer())
+            .await
+        {
             Ok(seq) => Ok(seq),
             Err(sqlx::Error::Database(db)) if db.code().as_deref() == Some("42P01") => {
                 // Start after what the counter table already handed out (numbers before this
                 // scheme), so numbers stay unique.
-                let start: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(last), 0) + 1 FROM request_numbers WHERE year = $1")
-                    .bind(year)
-                    .fetch_one(self.storage.writer())
-                    .await?;
-                let created = sqlx::query(&format!("CREATE SEQUENCE IF NOT EXISTS {name} START WITH {start}"))
-                    .execute(self.storage.writer())
-                    .await;
+                let start: i64 = sqlx::query_scalar(
+                    "SELECT COALESCE(MAX(last), 0) + 1 FROM request_numbers WHERE year = $1",
+                )
+                .bind(year)
+                .fetch_one(self.storage.writer())
+                .await?;
+                let created = sqlx::query(&format!(
+                    "CREATE SEQUENCE IF NOT EXISTS {name} START WITH {start}"
+                ))
+                .execute(self.storage.writer())
+                .await;
                 match created {
                     Ok(_) => {}
                     // Another instance created it at the same moment.
                     Err(sqlx::Error::Database(db)) if db.is_unique_violation() => {}
                     Err(e) => return Err(e.into()),
                 }
-                Ok(sqlx::query_scalar::<_, i64>(&next).fetch_one(self.storage.writer()).await?)
+                Ok(sqlx::query_scalar::<_, i64>(&next)
+                    .fetch_one(self.storage.writer())
+                    .await?)
             }
             Err(e) => Err(e.into()),
         }
     }
 
-    async fn by_idempotency_key(&self, user_id: i64, key: &str) -> Result<Option<String>, ApiError> {
-        Ok(sqlx::query_scalar("SELECT number FROM requests WHERE created_by = $1 AND idempotency_key = $2")
-            .bind(user_id)
-            .bind(key)
-            .fetch_optional(self.storage.writer())
-            .await?)
+    async fn by_idempotency_key(
+        &self,
+        user_id: i64,
+        key: &str,
+    ) -> Result<Option<String>, ApiError> {
+        Ok(sqlx::query_scalar(
+            "SELECT number FROM requests WHERE created_by = $1 AND idempotency_key = $2",
+        )
+        .bind(user_id)
+        .bind(key)
+        .fetch_optional(self.storage.writer())
+        .await?)
     }
 
     /// Apply an action decided on `version`.
-    pub async fn act(&self, user: &AuthUser, number: &str, body: ActionBody, now: DateTime<Utc>) -> Result<RequestView, ApiError> {
+    pub async fn act(
+        &self,
+        user: &AuthUser,
+        number: &str,
+        body: ActionBody,
+        now: DateTime<Utc>,
+    ) -> Result<RequestView, ApiError> {
         let actor = actor_of(user);
         let mut tx = self.storage.writer().begin().await?;
-        let row: Option<Row> = sqlx::query_as(&format!("SELECT {COLUMNS} FROM requests r WHERE r.number = $1"))
-            .bind(number)
-            .fetch_optional(&mut *tx)
-            .await?;
+        let row: Option<Row> = sqlx::query_as(&format!(
+            "SELECT {COLUMNS} FROM requests r WHERE r.number = $1"
+        ))
+        .bind(number)
+        .fetch_optional(&mut *tx)
+        .await?;
         let mut row = row.ok_or_else(|| not_found(number))?;
         let (id, version) = (row.id, row.version);
-        let state: RequestState = serde_json::from_str(&row.state_json).map_err(|e| ApiError::Internal(anyhow::anyhow!("request {number}: stored state does not load: {e}")))?;
-        if user.role == Role::Executor && !state.assignments.iter().any(|a| actor.units.contains(&a.unit)) {
+        let state: RequestState = serde_json::from_str(&row.state_json).map_err(|e| {
+            ApiError::Internal(anyhow::anyhow!(
+                "request {number}: stored state does not load: {e}"
+            ))
+        })?;
+        if user.role == Role::Executor
+            && !state
+                .assignments
+                .iter()
+                .any(|a| actor.units.contains(&a.unit))
+        {
             return Err(not_found(number));
         }
         if body.version != version {
@@ -485,29 +635,63 @@ impl RequestService {
             )));
         }
         let action = match body.action {
-            ApiAction::AssignExecutors { units, recompute_deadline } => Action::AssignExecutors {
+            ApiAction::AssignExecutors {
+                units,
+                recompute_deadline,
+            } => Action::AssignExecutors {
                 units: units.iter().map(|u| unit(u)).collect::<Result<_, _>>()?,
-                new_deadline: if recompute_deadline { Some(self.recomputed_deadline(&mut tx, id, now).await?) } else { None },
+                new_deadline: if recompute_deadline {
+                    Some(self.recomputed_deadline(&mut tx, id, now).await?)
+                } else {
+                    None
+                },
             },
             ApiAction::Accept { unit: u } => Action::Accept { unit: unit(&u)? },
-            ApiAction::CommentStatus { unit: u, comment } => Action::CommentStatus { unit: unit(&u)?, comment },
-            ApiAction::DeclineCompetence { unit: u, comment } => Action::DeclineCompetence { unit: unit(&u)?, comment },
-            ApiAction::RequestExecutorChange { unit: u, reason } => {
-                Action::RequestExecutorChange { unit: unit(&u)?, reason, review: self.review_window(now)? }
-            }
-            ApiAction::ApproveExecutorChange { unit: u, new_unit } => Action::ApproveExecutorChange {
+            ApiAction::CommentStatus { unit: u, comment } => Action::CommentStatus {
                 unit: unit(&u)?,
-                new_unit: unit(&new_unit)?,
-                // Policy: the new executor's term runs from the approval, when it learns of the request.
-                new_deadline: self.recomputed_deadline(&mut tx, id, now).await?,
+                comment,
             },
-            ApiAction::RejectExecutorChange { unit: u, reason } => Action::RejectExecutorChange { unit: unit(&u)?, reason },
-            ApiAction::ProposeExtension { unit: u, justification, new_deadline } => {
-                Action::ProposeExtension { unit: unit(&u)?, justification, new_deadline, review: self.review_window(now)? }
+            ApiAction::DeclineCompetence { unit: u, comment } => Action::DeclineCompetence {
+                unit: unit(&u)?,
+                comment,
+            },
+            ApiAction::RequestExecutorChange { unit: u, reason } => Action::RequestExecutorChange {
+                unit: unit(&u)?,
+                reason,
+                review: self.review_window(now)?,
+            },
+            ApiAction::ApproveExecutorChange { unit: u, new_unit } => {
+                Action::ApproveExecutorChange {
+                    unit: unit(&u)?,
+                    new_unit: unit(&new_unit)?,
+                    // Policy: the new executor's term runs from the approval, when it learns of the request.
+                    new_deadline: self.recomputed_deadline(&mut tx, id, now).await?,
+                }
             }
+            ApiAction::RejectExecutorChange { unit: u, reason } => Action::RejectExecutorChange {
+                unit: unit(&u)?,
+                reason,
+            },
+            ApiAction::ProposeExtension {
+                unit: u,
+                justification,
+                new_deadline,
+            } => Action::ProposeExtension {
+                unit: unit(&u)?,
+                justification,
+                new_deadline,
+                review: self.review_window(now)?,
+            },
             ApiAction::AcceptExtension { unit: u } => Action::AcceptExtension { unit: unit(&u)? },
-            ApiAction::RejectExtension { unit: u, reason } => Action::RejectExtension { unit: unit(&u)?, reason },
-            ApiAction::ProposeDeferral { unit: u, planned_date, applicant_note } => Action::ProposeDeferral {
+            ApiAction::RejectExtension { unit: u, reason } => Action::RejectExtension {
+                unit: unit(&u)?,
+                reason,
+            },
+            ApiAction::ProposeDeferral {
+                unit: u,
+                planned_date,
+                applicant_note,
+            } => Action::ProposeDeferral {
                 unit: unit(&u)?,
                 planned_date,
                 applicant_note,
@@ -515,13 +699,28 @@ impl RequestService {
                 review: self.review_window(now)?,
             },
             ApiAction::RegisterDeferral { unit: u } => Action::RegisterDeferral { unit: unit(&u)? },
-            ApiAction::RejectDeferral { unit: u, reason } => Action::RejectDeferral { unit: unit(&u)?, reason },
-            ApiAction::ProposeClosing { unit: u, result, result_text } => {
-                Action::ProposeClosing { unit: unit(&u)?, result, result_text, review: self.review_window(now)? }
-            }
+            ApiAction::RejectDeferral { unit: u, reason } => Action::RejectDeferral {
+                unit: unit(&u)?,
+                reason,
+            },
+            ApiAction::ProposeClosing {
+                unit: u,
+                result,
+                result_text,
+            } => Action::ProposeClosing {
+                unit: unit(&u)?,
+                result,
+                result_text,
+                review: self.review_window(now)?,
+            },
             ApiAction::ApproveClosing { unit: u } => Action::ApproveClosing { unit: unit(&u)? },
-            ApiAction::SendBackForRework { unit: u, reason } => Action::SendBackForRework { unit: unit(&u)?, reason },
-            ApiAction::ReturnAfterSurvey { outcome, note } => Action::ReturnAfterSurvey { outcome, note },
+            ApiAction::SendBackForRework { unit: u, reason } => Action::SendBackForRework {
+                unit: unit(&u)?,
+                reason,
+            },
+            ApiAction::ReturnAfterSurvey { outcome, note } => {
+                Action::ReturnAfterSurvey { outcome, note }
+            }
         };
         let transition = workflow::apply(&state, action, &actor, now).map_err(workflow_error)?;
         let new = &transition.state;
@@ -549,8 +748,19 @@ impl RequestService {
         if updated.rows_affected() != 1 {
             return Err(ApiError::Conflict(format!("request {number} was changed by someone else at the same moment; reload it and decide again")));
         }
-        let number_parsed = RequestNumber::parse(number).map_err(|e| ApiError::Internal(anyhow::anyhow!("{e}")))?;
-        write_transition(&mut tx, id, &number_parsed, user, &transition, None, false, now).await?;
+        let number_parsed =
+            RequestNumber::parse(number).map_err(|e| ApiError::Internal(anyhow::anyhow!("{e}")))?;
+        write_transition(
+            &mut tx,
+            id,
+            &number_parsed,
+            user,
+            &transition,
+            None,
+            false,
+            now,
+        )
+        .await?;
         tx.commit().await?;
         row.version = new.version;
         row.status = new.status.as_str().to_owned();
@@ -567,7 +777,9 @@ impl RequestService {
 }
 
 pub(crate) fn not_found(number: &str) -> ApiError {
-    ApiError::NotFound(format!("request {number} does not exist or is not assigned to your unit"))
+    ApiError::NotFound(format!(
+        "request {number} does not exist or is not assigned to your unit"
+    ))
 }
 
 fn state_json(state: &RequestState) -> Result<String, ApiError> {
@@ -581,10 +793,11 @@ async fn upsert_applicant(
     now: DateTime<Utc>,
 ) -> Result<i64, ApiError> {
     if let Some(phone) = phone {
-        let existing: Option<i64> = sqlx::query_scalar("SELECT applicant_id FROM applicant_phones WHERE e164 = $1")
-            .bind(phone.as_e164())
-            .fetch_optional(&mut **tx)
-            .await?;
+        let existing: Option<i64> =
+            sqlx::query_scalar("SELECT applicant_id FROM applicant_phones WHERE e164 = $1")
+                .bind(phone.as_e164())
+                .fetch_optional(&mut **tx)
+                .await?;
         if let Some(id) = existing {
             // Fill in what the applicant told us this time; an empty field keeps what we had.
             sqlx::query(
@@ -649,15 +862,26 @@ async fn write_transition(
 ) -> Result<(), ApiError> {
     let mut audit: Vec<AuditRow> = first.into_iter().collect();
     for event in &transition.events {
-        let mut after = serde_json::to_value(&event.after).map_err(|e| ApiError::Internal(e.into()))?;
-        if let (Some(obj), Ok(serde_json::Value::Object(kind))) = (after.as_object_mut(), serde_json::to_value(&event.kind)) {
-            obj.insert("event".into(), kind.get("event").cloned().unwrap_or_default());
+        let mut after =
+            serde_json::to_value(&event.after).map_err(|e| ApiError::Internal(e.into()))?;
+        if let (Some(obj), Ok(serde_json::Value::Object(kind))) =
+            (after.as_object_mut(), serde_json::to_value(&event.kind))
+        {
+            obj.insert(
+                "event".into(),
+                kind.get("event").cloned().unwrap_or_default(),
+            );
             obj.insert("details".into(), serde_json::Value::Object(kind));
-            obj.insert("unit".into(), serde_json::to_value(&event.unit).unwrap_or_default());
+            obj.insert(
+                "unit".into(),
+                serde_json::to_value(&event.unit).unwrap_or_default(),
+            );
         }
         audit.push(AuditRow {
             action: format!("request.{}", event.action),
-            before: Some(serde_json::to_value(&event.before).map_err(|e| ApiError::Internal(e.into()))?),
+            before: Some(
+                serde_json::to_value(&event.before).map_err(|e| ApiError::Internal(e.into()))?,
+            ),
             after: Some(after),
             comment: event.comment.clone(),
             at: event.at,
@@ -667,7 +891,17 @@ async fn write_transition(
         let values: Vec<String> = (0..audit.len())
             .map(|i| {
                 let b = i * 8;
-                format!("(${}, ${}, ${}, ${}, 'request', ${}, ${}, ${}, ${})", b + 1, b + 2, b + 3, b + 4, b + 5, b + 6, b + 7, b + 8)
+                format!(
+                    "(${}, ${}, ${}, ${}, 'request', ${}, ${}, ${}, ${})",
+                    b + 1,
+                    b + 2,
+                    b + 3,
+                    b + 4,
+                    b + 5,
+                    b + 6,
+                    b + 7,
+                    b + 8
+                )
             })
             .collect();
         let sql = format!(
@@ -689,15 +923,26 @@ async fn write_transition(
         query.execute(&mut **tx).await?;
     }
     if !fresh {
-        sqlx::query("DELETE FROM request_executors WHERE request_id = $1").bind(request_id).execute(&mut **tx).await?;
+        sqlx::query("DELETE FROM request_executors WHERE request_id = $1")
+            .bind(request_id)
+            .execute(&mut **tx)
+            .await?;
     }
     let current: Vec<_> = transition.state.current_assignments().collect();
     if !current.is_empty() {
-        let values: Vec<String> = (0..current.len()).map(|i| format!("(${}, ${}, ${})", i * 3 + 1, i * 3 + 2, i * 3 + 3)).collect();
-        let sql = format!("INSERT INTO request_executors (request_id, executor_code, status) VALUES {}", values.join(", "));
+        let values: Vec<String> = (0..current.len())
+            .map(|i| format!("(${}, ${}, ${})", i * 3 + 1, i * 3 + 2, i * 3 + 3))
+            .collect();
+        let sql = format!(
+            "INSERT INTO request_executors (request_id, executor_code, status) VALUES {}",
+            values.join(", ")
+        );
         let mut query = sqlx::query(&sql);
         for assignment in current {
-            query = query.bind(request_id).bind(assignment.unit.as_str()).bind(assignment.status.as_str());
+            query = query
+                .bind(request_id)
+                .bind(assignment.unit.as_str())
+                .bind(assignment.status.as_str());
         }
         query.execute(&mut **tx).await?;
     }
@@ -711,10 +956,25 @@ async fn write_transition(
     }
     for notification in &transition.notifications {
         let (audience, unit, kind, visible_from, review_due) = match notification {
-            Notification::NotifyExecutor { unit, kind } => ("executor", Some(unit.as_str().to_owned()), enum_name(kind), now, None),
-            Notification::NotifyOperators { kind, unit, visible_from, review_due } => {
-                ("operators", unit.as_ref().map(|u| u.as_str().to_owned()), enum_name(kind), *visible_from, *review_due)
-            }
+            Notification::NotifyExecutor { unit, kind } => (
+                "executor",
+                Some(unit.as_str().to_owned()),
+                enum_name(kind),
+                now,
+                None,
+            ),
+            Notification::NotifyOperators {
+                kind,
+                unit,
+                visible_from,
+                review_due,
+            } => (
+                "operators",
+                unit.as_ref().map(|u| u.as_str().to_owned()),
+                enum_name(kind),
+                *visible_from,
+                *review_due,
+            ),
         };
         sqlx::query(
             "INSERT INTO notices (request_id, audience, unit, kind, visible_from, review_due, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -734,5 +994,8 @@ async fn write_transition(
 
 /// The serde name of a unit enum variant (`"new_assignment"`).
 fn enum_name<T: Serialize>(value: &T) -> String {
-    serde_json::to_value(value).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
+    serde_json::to_value(value)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
 }

@@ -53,8 +53,12 @@ fn overdue(status: &str, deadline: DateTime<Utc>, now: DateTime<Utc>) -> bool {
 }
 
 pub(crate) fn view(row: Row, user: &AuthUser, now: DateTime<Utc>) -> Result<RequestView, ApiError> {
-    let state: RequestState = serde_json::from_str(&row.state_json)
-        .map_err(|e| ApiError::Internal(anyhow::anyhow!("request {}: stored state does not load: {e}", row.number)))?;
+    let state: RequestState = serde_json::from_str(&row.state_json).map_err(|e| {
+        ApiError::Internal(anyhow::anyhow!(
+            "request {}: stored state does not load: {e}",
+            row.number
+        ))
+    })?;
     let allowed = workflow::allowed_actions(&state, &actor_of(user));
     let deadline = from_db_time(row.deadline);
     Ok(RequestView {
@@ -87,7 +91,12 @@ pub(crate) fn view(row: Row, user: &AuthUser, now: DateTime<Utc>) -> Result<Requ
 
 /// 404 (not 403) for an executor asking about another unit's request: it must not learn that
 /// the request exists.
-async fn visible(svc: &RequestService, user: &AuthUser, id: i64, number: &str) -> Result<(), ApiError> {
+async fn visible(
+    svc: &RequestService,
+    user: &AuthUser,
+    id: i64,
+    number: &str,
+) -> Result<(), ApiError> {
     match user.role {
         Role::Operator | Role::Supervisor => Ok(()),
         Role::Admin => Err(ApiError::Forbidden(
@@ -104,11 +113,18 @@ async fn visible(svc: &RequestService, user: &AuthUser, id: i64, number: &str) -
 }
 
 /// One request.
-pub async fn get(svc: &RequestService, user: &AuthUser, number: &str, now: DateTime<Utc>) -> Result<RequestView, ApiError> {
-    let row: Option<Row> = sqlx::query_as(&format!("SELECT {COLUMNS} FROM requests r WHERE r.number = $1"))
-        .bind(number)
-        .fetch_optional(svc.storage.writer())
-        .await?;
+pub async fn get(
+    svc: &RequestService,
+    user: &AuthUser,
+    number: &str,
+    now: DateTime<Utc>,
+) -> Result<RequestView, ApiError> {
+    let row: Option<Row> = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM requests r WHERE r.number = $1"
+    ))
+    .bind(number)
+    .fetch_optional(svc.storage.writer())
+    .await?;
     let row = row.ok_or_else(|| not_found(number))?;
     visible(svc, user, row.id, number).await?;
     view(row, user, now)
@@ -169,9 +185,16 @@ enum Arg {
 }
 
 /// Filtered list; executors get only their units' requests whatever the filter says.
-pub async fn list(svc: &RequestService, user: &AuthUser, filter: &ListFilter, now: DateTime<Utc>) -> Result<Page, ApiError> {
+pub async fn list(
+    svc: &RequestService,
+    user: &AuthUser,
+    filter: &ListFilter,
+    now: DateTime<Utc>,
+) -> Result<Page, ApiError> {
     if user.role == Role::Admin {
-        return Err(ApiError::Forbidden("administrators do not work on requests; sign in as an operator or supervisor".into()));
+        return Err(ApiError::Forbidden(
+            "administrators do not work on requests; sign in as an operator or supervisor".into(),
+        ));
     }
     let limit = filter.limit.unwrap_or(50);
     if !(1..=200).contains(&limit) {
@@ -196,8 +219,16 @@ pub async fn list(svc: &RequestService, user: &AuthUser, filter: &ListFilter, no
         conditions.push(format!("EXISTS (SELECT 1 FROM request_executors e WHERE e.request_id = r.id AND e.executor_code = {p})"));
     }
     if user.role == Role::Executor {
-        let ps: Vec<String> = user.executors.iter().map(|u| next(&mut args, Arg::Text(u.clone()))).collect();
-        let list = if ps.is_empty() { "NULL".to_owned() } else { ps.join(", ") };
+        let ps: Vec<String> = user
+            .executors
+            .iter()
+            .map(|u| next(&mut args, Arg::Text(u.clone())))
+            .collect();
+        let list = if ps.is_empty() {
+            "NULL".to_owned()
+        } else {
+            ps.join(", ")
+        };
         conditions.push(format!("EXISTS (SELECT 1 FROM request_executors e WHERE e.request_id = r.id AND e.executor_code IN ({list}))"));
     }
     if let Some(section) = &filter.section {
@@ -207,7 +238,9 @@ pub async fn list(svc: &RequestService, user: &AuthUser, filter: &ListFilter, no
     match filter.overdue {
         Some(true) => {
             let p = next(&mut args, Arg::Int(to_db_time(now)));
-            conditions.push(format!("r.deadline < {p} AND r.status NOT IN {NOT_OVERDUE}"));
+            conditions.push(format!(
+                "r.deadline < {p} AND r.status NOT IN {NOT_OVERDUE}"
+            ));
         }
         Some(false) => {
             let p = next(&mut args, Arg::Int(to_db_time(now)));
@@ -231,7 +264,11 @@ pub async fn list(svc: &RequestService, user: &AuthUser, filter: &ListFilter, no
         let p = next(&mut args, Arg::Int(to_db_time(to)));
         conditions.push(format!("r.registered_at < {p}"));
     }
-    let where_clause = if conditions.is_empty() { String::new() } else { format!("WHERE {}", conditions.join(" AND ")) };
+    let where_clause = if conditions.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", conditions.join(" AND "))
+    };
     let limit_p = next(&mut args, Arg::Int(limit));
     let offset_p = next(&mut args, Arg::Int(offset));
     let sql = format!(
@@ -239,7 +276,17 @@ pub async fn list(svc: &RequestService, user: &AuthUser, filter: &ListFilter, no
          r.additional_control, r.long_term_until FROM requests r {where_clause} \
          ORDER BY r.registered_at DESC, r.id DESC LIMIT {limit_p} OFFSET {offset_p}"
     );
-    type ListRow = (i64, String, String, String, String, i64, i64, i64, Option<String>);
+    type ListRow = (
+        i64,
+        String,
+        String,
+        String,
+        String,
+        i64,
+        i64,
+        i64,
+        Option<String>,
+    );
     let mut query = sqlx::query_as::<_, ListRow>(&sql);
     for arg in &args {
         query = match arg {
@@ -269,7 +316,11 @@ pub async fn list(svc: &RequestService, user: &AuthUser, filter: &ListFilter, no
             executors,
         });
     }
-    Ok(Page { items, limit, offset })
+    Ok(Page {
+        items,
+        limit,
+        offset,
+    })
 }
 
 /// One audit record.
@@ -286,14 +337,25 @@ pub struct AuditEntry {
 }
 
 /// The audit trail of one request, oldest first.
-pub async fn audit_trail(svc: &RequestService, user: &AuthUser, number: &str) -> Result<Vec<AuditEntry>, ApiError> {
+pub async fn audit_trail(
+    svc: &RequestService,
+    user: &AuthUser,
+    number: &str,
+) -> Result<Vec<AuditEntry>, ApiError> {
     let id: Option<i64> = sqlx::query_scalar("SELECT id FROM requests WHERE number = $1")
         .bind(number)
         .fetch_optional(svc.storage.reader())
         .await?;
     let id = id.ok_or_else(|| not_found(number))?;
     visible(svc, user, id, number).await?;
-    type AuditRow = (i64, String, String, Option<String>, Option<String>, Option<String>);
+    type AuditRow = (
+        i64,
+        String,
+        String,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+    );
     let rows: Vec<AuditRow> = sqlx::query_as(
         "SELECT at, actor, action, before_json, after_json, comment FROM audit_log \
          WHERE entity = 'request' AND entity_id = $1 ORDER BY id",
@@ -328,24 +390,43 @@ pub struct ApplicantView {
 }
 
 /// Find an applicant by any format of their phone number (operators and supervisors).
-pub async fn applicant_by_phone(svc: &RequestService, user: &AuthUser, phone: &str, now: DateTime<Utc>) -> Result<ApplicantView, ApiError> {
+pub async fn applicant_by_phone(
+    svc: &RequestService,
+    user: &AuthUser,
+    phone: &str,
+    now: DateTime<Utc>,
+) -> Result<ApplicantView, ApiError> {
     user.require(&[Role::Operator, Role::Supervisor], "looking up applicants")?;
-    let phone = PhoneNumber::parse(phone).map_err(|e| ApiError::BadRequest(format!("phone: {e}")))?;
+    let phone =
+        PhoneNumber::parse(phone).map_err(|e| ApiError::BadRequest(format!("phone: {e}")))?;
     let row: Option<(i64, String, String, i64)> = sqlx::query_as(
         "SELECT a.id, a.name, a.address, a.no_survey FROM applicants a JOIN applicant_phones p ON p.applicant_id = a.id WHERE p.e164 = $1",
     )
     .bind(phone.as_e164())
     .fetch_optional(svc.storage.reader())
     .await?;
-    let (id, name, address, no_survey) =
-        row.ok_or_else(|| ApiError::NotFound(format!("no applicant has the number {}", phone.masked())))?;
-    let phones: Vec<String> = sqlx::query_scalar("SELECT e164 FROM applicant_phones WHERE applicant_id = $1 ORDER BY e164")
-        .bind(id)
-        .fetch_all(svc.storage.reader())
-        .await?;
+    let (id, name, address, no_survey) = row.ok_or_else(|| {
+        ApiError::NotFound(format!("no applicant has the number {}", phone.masked()))
+    })?;
+    let phones: Vec<String> = sqlx::query_scalar(
+        "SELECT e164 FROM applicant_phones WHERE applicant_id = $1 ORDER BY e164",
+    )
+    .bind(id)
+    .fetch_all(svc.storage.reader())
+    .await?;
     let mut open = Vec::new();
     let mut closed = Vec::new();
-    type R = (String, String, String, String, i64, i64, i64, Option<String>, i64);
+    type R = (
+        String,
+        String,
+        String,
+        String,
+        i64,
+        i64,
+        i64,
+        Option<String>,
+        i64,
+    );
     let rows: Vec<R> = sqlx::query_as(
         "SELECT number, status, classifier_code, classifier_title, registered_at, deadline, additional_control, long_term_until, id \
          FROM requests WHERE applicant_id = $1 ORDER BY registered_at DESC LIMIT 50",
@@ -353,7 +434,9 @@ pub async fn applicant_by_phone(svc: &RequestService, user: &AuthUser, phone: &s
     .bind(id)
     .fetch_all(svc.storage.reader())
     .await?;
-    for (number, status, code, title, registered, deadline, additional, long_term, request_id) in rows {
+    for (number, status, code, title, registered, deadline, additional, long_term, request_id) in
+        rows
+    {
         let executors: Vec<String> =
             sqlx::query_scalar("SELECT executor_code FROM request_executors WHERE request_id = $1 ORDER BY executor_code")
                 .bind(request_id)
@@ -380,7 +463,15 @@ pub async fn applicant_by_phone(svc: &RequestService, user: &AuthUser, phone: &s
             open.push(summary);
         }
     }
-    Ok(ApplicantView { id, name, address, phones, no_survey: no_survey != 0, open_requests: open, recent_closed_requests: closed })
+    Ok(ApplicantView {
+        id,
+        name,
+        address,
+        phones,
+        no_survey: no_survey != 0,
+        open_requests: open,
+        recent_closed_requests: closed,
+    })
 }
 
 /// A proposal waiting for an operator's decision.
@@ -396,7 +487,11 @@ pub struct QueueItem {
 
 /// The operators' queue: proposals visible now (after-hours ones from the start of the next
 /// working day), oldest due first.
-pub async fn operator_queue(svc: &RequestService, user: &AuthUser, now: DateTime<Utc>) -> Result<Vec<QueueItem>, ApiError> {
+pub async fn operator_queue(
+    svc: &RequestService,
+    user: &AuthUser,
+    now: DateTime<Utc>,
+) -> Result<Vec<QueueItem>, ApiError> {
     user.require(&[Role::Operator, Role::Supervisor], "the review queue")?;
     type R = (String, String, Option<String>, i64, Option<i64>);
     let rows: Vec<R> = sqlx::query_as(
@@ -470,16 +565,20 @@ pub async fn executor_report(
     .await?;
     Ok(rows
         .into_iter()
-        .map(|(executor, received, on_time, late, open_overdue, extended, deferred, reworked)| ExecutorReportRow {
-            executor,
-            received,
-            closed_on_time: on_time,
-            closed_late: late,
-            open_overdue,
-            extended,
-            deferred,
-            reworked,
-            survey_confirmation_rate: None,
-        })
+        .map(
+            |(executor, received, on_time, late, open_overdue, extended, deferred, reworked)| {
+                ExecutorReportRow {
+                    executor,
+                    received,
+                    closed_on_time: on_time,
+                    closed_late: late,
+                    open_overdue,
+                    extended,
+                    deferred,
+                    reworked,
+                    survey_confirmation_rate: None,
+                }
+            },
+        )
         .collect())
 }
