@@ -91,7 +91,11 @@ pub async fn run(
     let storage = open_storage(&config).await?;
 
     let metrics = MetricsRegistry::new();
-    let initial_link = if config.pbx.is_some() {
+    let pbx_config = config.effective_pbx();
+    if let Some(sim) = &config.pbx_simulator {
+        spawn_simulator(&tasks, sim, shutdown.clone())?;
+    }
+    let initial_link = if pbx_config.is_some() {
         LinkState::Connecting { since: clock.now() }
     } else {
         LinkState::Disabled
@@ -99,7 +103,7 @@ pub async fn run(
     metrics.metrics.pbx_link_state.set(initial_link.gauge());
     let (link_tx, link_rx) = watch::channel(initial_link);
     let hub = Hub::new(shutdown.clone(), tasks.clone());
-    if let Some(pbx) = &config.pbx {
+    if let Some(pbx) = &pbx_config {
         let deps = LinkDeps {
             storage: storage.clone(),
             clock: clock.clone(),
@@ -230,6 +234,42 @@ pub async fn run(
             deadline.as_secs()
         )),
     }
+}
+
+/// Start the built-in PBX simulator (`[pbx_simulator]`) with random traffic.
+fn spawn_simulator(
+    tasks: &TaskTracker,
+    sim: &crate::config::PbxSimulatorConfig,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    use crate::pbx::sim::{SimOptions, Workload};
+    let link = sim.link_config();
+    let traffic = contactd_pbx_sim::TrafficConfig {
+        calls_per_second: sim.calls_per_minute / 60.0,
+        operators: sim.operators.clone(),
+        duration: Some(Duration::from_secs(7 * 24 * 3600)),
+        ..contactd_pbx_sim::TrafficConfig::default()
+    };
+    let options = SimOptions {
+        listen: sim.listen_addr()?,
+        username: link.username,
+        password: link
+            .password
+            .map(|p| p.expose().to_owned())
+            .unwrap_or_default(),
+        app: link.app,
+        workload: Workload::Traffic(traffic),
+    };
+    tracing::warn!(listen = %options.listen, "running the built-in PBX simulator ([pbx_simulator]); not for production");
+    tasks.spawn(async move {
+        if let Err(err) = crate::pbx::sim::run(options, shutdown).await {
+            tracing::error!(
+                error = format!("{err:#}"),
+                "the built-in PBX simulator stopped"
+            );
+        }
+    });
+    Ok(())
 }
 
 /// SIGTERM/SIGINT cancel the root token; SIGHUP reloads what can be reloaded (the log filter).

@@ -148,6 +148,10 @@ pub struct Config {
     /// Without a `[pbx]` section the daemon runs with no PBX link and `/readyz` says so.
     #[serde(default)]
     pub pbx: Option<PbxConfig>,
+    /// Development and demos only: run the built-in PBX simulator (a fake Asterisk with random
+    /// calls) inside the daemon and link to it. Not allowed together with `[pbx]`.
+    #[serde(default)]
+    pub pbx_simulator: Option<PbxSimulatorConfig>,
     /// Without an `[smtp]` section emails stay queued in the outbox until one is configured.
     #[serde(default)]
     pub smtp: Option<SmtpConfig>,
@@ -306,6 +310,71 @@ pub struct PbxConfig {
 
 fn default_ari_app() -> String {
     "contactd".to_owned()
+}
+
+/// `[pbx_simulator]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PbxSimulatorConfig {
+    /// Loopback address the simulator's ARI listens on, e.g. `127.0.0.1:8088`.
+    pub listen: String,
+    /// Average number of incoming calls per minute (random arrivals).
+    #[serde(default = "default_sim_calls_per_minute")]
+    pub calls_per_minute: f64,
+    /// Operator extensions the calls ring at.
+    #[serde(default = "default_sim_operators")]
+    pub operators: Vec<String>,
+}
+
+fn default_sim_calls_per_minute() -> f64 {
+    4.0
+}
+
+fn default_sim_operators() -> Vec<String> {
+    vec!["1001".to_owned(), "1002".to_owned()]
+}
+
+impl PbxSimulatorConfig {
+    /// The `[pbx]` settings that link the daemon to the simulator.
+    pub fn link_config(&self) -> PbxConfig {
+        PbxConfig {
+            ari_url: format!("http://{}/ari", self.listen),
+            username: "cc".to_owned(),
+            password: Some(Secret::new("simulator")),
+            password_file: None,
+            app: default_ari_app(),
+        }
+    }
+
+    pub fn listen_addr(&self) -> Result<SocketAddr, ConfigError> {
+        let addr: SocketAddr = self.listen.parse().map_err(|_| {
+            ConfigError::key(
+                "pbx_simulator.listen",
+                format!(
+                    "`{}` is not an address:port such as 127.0.0.1:8088",
+                    self.listen
+                ),
+            )
+        })?;
+        if !addr.ip().is_loopback() {
+            return Err(ConfigError::key(
+                "pbx_simulator.listen",
+                "the simulator is for development: use a loopback address",
+            ));
+        }
+        Ok(addr)
+    }
+}
+
+impl Config {
+    /// The PBX to link to: `[pbx]`, or the built-in simulator of `[pbx_simulator]`.
+    pub fn effective_pbx(&self) -> Option<PbxConfig> {
+        self.pbx.clone().or_else(|| {
+            self.pbx_simulator
+                .as_ref()
+                .map(PbxSimulatorConfig::link_config)
+        })
+    }
 }
 
 /// `[smtp]`
@@ -532,6 +601,32 @@ impl Config {
             }
             other => ConfigError::key("escalation", other.to_string()),
         })?;
+        if let Some(sim) = &self.pbx_simulator {
+            if self.pbx.is_some() {
+                return Err(ConfigError::key(
+                    "pbx_simulator",
+                    "remove it when [pbx] names a real PBX (the simulator is for development)",
+                ));
+            }
+            sim.listen_addr()?;
+            if !(sim.calls_per_minute > 0.0 && sim.calls_per_minute <= 6000.0) {
+                return Err(ConfigError::key(
+                    "pbx_simulator.calls_per_minute",
+                    "must be between 0 and 6000",
+                ));
+            }
+            if sim.operators.is_empty()
+                || sim
+                    .operators
+                    .iter()
+                    .any(|o| o.is_empty() || !o.chars().all(|c| c.is_ascii_digit()))
+            {
+                return Err(ConfigError::key(
+                    "pbx_simulator.operators",
+                    "list one or more extensions such as \"1001\"",
+                ));
+            }
+        }
         if let Some(pbx) = &self.pbx {
             let url = Url::parse(&pbx.ari_url).map_err(|err| {
                 ConfigError::key(

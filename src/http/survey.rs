@@ -39,9 +39,10 @@ pub async fn call(
     Path(id): Path<i64>,
 ) -> Result<Json<CallStarted>, ApiError> {
     user.require(CALLERS, "placing survey calls")?;
+    let pbx = state.config.effective_pbx();
     let started = survey::click_to_call(
         &state.storage,
-        state.config.pbx.as_ref(),
+        pbx.as_ref(),
         &state.config.survey,
         &user,
         id,
