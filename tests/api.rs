@@ -468,6 +468,14 @@ async fn openapi_document_lists_the_api() {
         "/api/v1/session",
         "/api/v1/calendar/deadline",
         "/api/v1/classifier/search",
+        "/api/v1/requests",
+        "/api/v1/requests/{number}/actions",
+        "/api/v1/applicants",
+        "/api/v1/queue",
+        "/api/v1/reports/executors",
+        "/api/v1/calls/{call_id}",
+        "/api/v1/survey/tasks",
+        "/api/v1/escalations/sent",
     ] {
         assert!(doc["paths"].get(path).is_some(), "{path} missing");
     }

@@ -751,3 +751,111 @@ async fn the_pbx_sim_subcommand_plays_a_scenario_to_the_daemon_and_stops_on_sigt
     storage.close().await;
     app.stop().await.unwrap();
 }
+
+/// The pop-up carries the caller's applicant record and open requests (found by the number in any
+/// format), and a request registered with the call's `call_id` is listed on the call record.
+#[tokio::test]
+async fn the_pop_up_shows_the_callers_history_and_the_call_lists_its_requests() {
+    for engine in engines().await {
+        let rig = rig(engine).await;
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
+        contactd::classifier::import(
+            &rig.storage,
+            &root.join("classifier.example.toml"),
+            contactd_classifier::Revision::new(
+                339,
+                chrono::NaiveDate::from_ymd_opt(2020, 7, 22).unwrap(),
+            ),
+            chrono::DateTime::UNIX_EPOCH,
+        )
+        .await
+        .unwrap();
+        let token = user_token(&rig, "olena", Role::Operator, Some("1001")).await;
+        // An earlier request from this resident, registered with the number in another format.
+        let earlier: Value = rig
+            .app
+            .client
+            .post(rig.app.url("/api/v1/requests"))
+            .bearer_auth(&token)
+            .json(&serde_json::json!({
+                "channel": "phone",
+                "applicant": {"phone": "067 123 45 67", "name": "Резидент"},
+                "description": "Витік води біля будинку",
+                "classifier_code": "22.5.27",
+                "request_type": "ordinary"
+            }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let earlier_number = earlier["number"].as_str().unwrap().to_owned();
+        // The daemon can only read its own HTTP state after the handler commits; the socket is
+        // opened with the same session.
+        let (mut ws, _) = {
+            let mut request = format!("ws://{}/ws/operator", rig.app.addr)
+                .into_client_request()
+                .unwrap();
+            request
+                .headers_mut()
+                .insert("authorization", format!("Bearer {token}").parse().unwrap());
+            tokio_tungstenite::connect_async(request).await.unwrap()
+        };
+        let snapshot = expect_json(&mut ws).await;
+        assert_eq!(snapshot["type"], "snapshot");
+        rig.sim.sim.play(&quick(CallKind::Answered)).unwrap();
+        let frames = call_frames(&mut ws).await;
+        let ringing = &frames[0];
+        assert_eq!(ringing["type"], "call.ringing");
+        assert_eq!(ringing["applicant"]["name"], "Резидент", "{ringing}");
+        assert_eq!(ringing["applicant"]["phone"], "+380671234567");
+        let open = ringing["open_requests"].as_array().unwrap();
+        assert_eq!(open.len(), 1, "{ringing}");
+        assert_eq!(open[0]["number"], earlier_number.as_str());
+        assert_eq!(open[0]["classifier_code"], "22.5.27");
+        assert_eq!(open[0]["executors"], serde_json::json!(["KP-VODA"]));
+        assert!(open[0]["deadline"].is_string());
+
+        // A request opened during the call is linked to it.
+        let call_id = ringing["call_id"].as_str().unwrap().to_owned();
+        let during: Value = rig
+            .app
+            .client
+            .post(rig.app.url("/api/v1/requests"))
+            .bearer_auth(&token)
+            .json(&serde_json::json!({
+                "channel": "phone",
+                "applicant": {"phone": "+380671234567"},
+                "description": "Не вивезено сміття",
+                "classifier_code": "22.5.27",
+                "request_type": "ordinary",
+                "call_id": call_id
+            }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        call_record(&rig.storage, &call_id).await;
+        let call: Value = rig
+            .app
+            .client
+            .get(rig.app.url(&format!("/api/v1/calls/{call_id}")))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            call["requests"],
+            serde_json::json!([during["number"]]),
+            "{call}"
+        );
+        assert_eq!(call["answered_by"], "1001");
+        assert_eq!(call["caller_number"], "+380671234567");
+    }
+}

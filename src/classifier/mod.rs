@@ -70,6 +70,19 @@ impl ClassifierHandle {
         *self.inner.write().unwrap_or_else(|p| p.into_inner()) = loaded.map(Arc::new);
     }
 
+    /// The loaded classifier; when none is loaded yet (the first import happened after start-up),
+    /// look in the database once more. Later amendments still need SIGHUP.
+    pub async fn get_or_load(
+        &self,
+        storage: &Storage,
+    ) -> Result<Option<Arc<LoadedClassifier>>, ClassifierError> {
+        if let Some(loaded) = self.get() {
+            return Ok(Some(loaded));
+        }
+        self.reload(storage).await?;
+        Ok(self.get())
+    }
+
     /// Rebuild from the database.
     pub async fn reload(&self, storage: &Storage) -> Result<(), ClassifierError> {
         let loaded = load(storage).await?;

@@ -81,7 +81,12 @@ pub async fn search(
             "the query is longer than 200 characters".into(),
         ));
     }
-    let loaded = state.classifier.get().ok_or_else(not_loaded)?;
+    let loaded = state
+        .classifier
+        .get_or_load(&state.storage)
+        .await
+        .map_err(|e| ApiError::Internal(e.into()))?
+        .ok_or_else(not_loaded)?;
     let limit = q.limit.unwrap_or(20).min(100);
     let hits = loaded.index.search(&q.q, limit);
     Ok(Json(
@@ -102,7 +107,12 @@ pub async fn item(
     Path(code): Path<String>,
 ) -> Result<Json<ItemView>, ApiError> {
     let code = ClassifierCode::parse(&code).map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    let loaded = state.classifier.get().ok_or_else(not_loaded)?;
+    let loaded = state
+        .classifier
+        .get_or_load(&state.storage)
+        .await
+        .map_err(|e| ApiError::Internal(e.into()))?
+        .ok_or_else(not_loaded)?;
     let item = loaded.classifier.item(code, loaded.latest).ok_or_else(|| {
         ApiError::NotFound(format!(
             "classifier item {code} does not exist in the latest revision"

@@ -111,6 +111,15 @@ impl From<JsonRejection> for ApiError {
         survey::draw,
         survey::stats,
         escalation::sent,
+        requests::create,
+        requests::get,
+        requests::list,
+        requests::act,
+        requests::audit,
+        requests::applicant,
+        requests::queue,
+        requests::executor_report,
+        requests::call,
         openapi_json
     ),
     components(schemas(
@@ -121,7 +130,20 @@ impl From<JsonRejection> for ApiError {
         calendar::DeadlineAnswer,
         classifier::ItemView,
         classifier::TermView,
-        crate::escalation::SentEntry
+        crate::escalation::SentEntry,
+        crate::requests::NewRequest,
+        crate::requests::ApplicantInput,
+        crate::requests::Channel,
+        crate::requests::ActionBody,
+        crate::requests::ApiAction,
+        crate::requests::RequestView,
+        crate::requests::RequestSummary,
+        crate::requests::Page,
+        crate::requests::AuditEntry,
+        crate::requests::ApplicantView,
+        crate::requests::QueueItem,
+        crate::requests::ExecutorReportRow,
+        requests::CallView
     ))
 )]
 pub struct ApiDoc;
@@ -164,6 +186,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/applicants", get(requests::applicant))
         .route("/api/v1/queue", get(requests::queue))
         .route("/api/v1/reports/executors", get(requests::executor_report))
+        .route("/api/v1/calls/{call_id}", get(requests::call))
         .route("/api/v1/survey/tasks", get(survey::tasks))
         .route(
             "/api/v1/survey/tasks/{id}/call",

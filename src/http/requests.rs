@@ -190,3 +190,90 @@ pub async fn executor_report(
         ))),
     }
 }
+
+/// A call record with the requests opened in it.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct CallView {
+    pub call_id: String,
+    pub direction: String,
+    /// E.164 when the caller id is a valid number, else as received (e.g. `anonymous`).
+    pub caller_number: String,
+    pub caller_name: String,
+    pub dialed_number: String,
+    pub ringing_at: DateTime<Utc>,
+    pub answered_at: Option<DateTime<Utc>>,
+    pub answered_by: Option<String>,
+    pub ended_at: Option<DateTime<Utc>>,
+    pub outcome: Option<String>,
+    /// The end was inferred after a PBX reconnect.
+    pub reconciled: bool,
+    /// Numbers of the requests registered with this `call_id`.
+    pub requests: Vec<String>,
+}
+
+/// One call and the requests opened in it (operators and supervisors).
+#[utoipa::path(get, path = "/api/v1/calls/{call_id}", tag = "calls", params(("call_id" = String, Path)),
+    responses((status = 200, body = CallView), (status = 404, description = "no such call")))]
+pub async fn call(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(call_id): Path<String>,
+) -> Result<Json<CallView>, ApiError> {
+    use crate::storage::from_db_time;
+    user.require(
+        &[crate::auth::Role::Operator, crate::auth::Role::Supervisor],
+        "call records",
+    )?;
+    type Row = (
+        String,
+        String,
+        String,
+        String,
+        String,
+        i64,
+        Option<i64>,
+        Option<String>,
+        Option<i64>,
+        Option<String>,
+        i64,
+    );
+    let row: Option<Row> = sqlx::query_as(
+        "SELECT call_id, direction, caller_number, caller_name, dialed_number, ringing_at, answered_at, answered_by, \
+         ended_at, outcome, reconciled FROM calls WHERE call_id = $1",
+    )
+    .bind(&call_id)
+    .fetch_optional(state.storage.reader())
+    .await?;
+    let (
+        call_id,
+        direction,
+        caller_number,
+        caller_name,
+        dialed_number,
+        ringing_at,
+        answered_at,
+        answered_by,
+        ended_at,
+        outcome,
+        reconciled,
+    ) = row.ok_or_else(|| ApiError::NotFound(format!("no call {call_id} was recorded")))?;
+    let requests: Vec<String> =
+        sqlx::query_scalar("SELECT number FROM requests WHERE call_id = $1 ORDER BY id")
+            .bind(&call_id)
+            .fetch_all(state.storage.reader())
+            .await?;
+    Ok(Json(CallView {
+        call_id,
+        direction,
+        caller_number,
+        caller_name,
+        dialed_number,
+        ringing_at: from_db_time(ringing_at),
+        answered_at: answered_at.map(from_db_time),
+        answered_by,
+        ended_at: ended_at.map(from_db_time),
+        outcome,
+        reconciled: reconciled != 0,
+        requests,
+    }))
+}

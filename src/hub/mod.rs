@@ -286,18 +286,80 @@ pub struct CallerHistory {
     pub recent_requests: Vec<serde_json::Value>,
 }
 
-/// The caller's applicant record and request history for the pop-up: the one storage lookup on
-/// the call path.
-///
-/// Today this returns an empty history (`applicant: null`, no requests) without touching the
-/// database: applicants and requests arrive with the requests issue, which fills this in with a
-/// single indexed query on the caller's E.164 number (a `Raw` caller id such as `anonymous` has
-/// no history).
+/// The caller's applicant record and request history for the pop-up: the storage lookup on the
+/// call path (indexed by the caller's E.164 number; a `Raw` caller id such as `anonymous` has no
+/// history). Open requests come first (all of them), then the 5 most recent closed ones; each with
+/// number, status, classifier code and title, deadline and executors, so the operator can spot a
+/// duplicate before opening a new request.
 pub async fn caller_history(
-    _storage: &Storage,
-    _caller: &CallerNumber,
+    storage: &Storage,
+    caller: &CallerNumber,
 ) -> Result<CallerHistory, StorageError> {
-    Ok(CallerHistory::default())
+    let CallerNumber::Valid(phone) = caller else {
+        return Ok(CallerHistory::default());
+    };
+    let applicant: Option<(i64, String, String, i64)> = sqlx::query_as(
+        "SELECT a.id, a.name, a.address, a.no_survey FROM applicant_phones p \
+         JOIN applicants a ON a.id = p.applicant_id WHERE p.e164 = $1",
+    )
+    .bind(phone.as_e164())
+    .fetch_optional(storage.reader())
+    .await?;
+    let Some((id, name, address, no_survey)) = applicant else {
+        return Ok(CallerHistory::default());
+    };
+    type Row = (i64, String, String, String, String, i64);
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT id, number, status, classifier_code, classifier_title, deadline FROM requests \
+         WHERE applicant_id = $1 ORDER BY registered_at DESC LIMIT 100",
+    )
+    .bind(id)
+    .fetch_all(storage.reader())
+    .await?;
+    let mut executors: std::collections::HashMap<i64, Vec<String>> =
+        std::collections::HashMap::new();
+    if !rows.is_empty() {
+        let placeholders: Vec<String> = (1..=rows.len()).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "SELECT request_id, executor_code FROM request_executors WHERE request_id IN ({}) ORDER BY executor_code",
+            placeholders.join(", ")
+        );
+        let mut query = sqlx::query_as::<_, (i64, String)>(&sql);
+        for row in &rows {
+            query = query.bind(row.0);
+        }
+        for (request_id, unit) in query.fetch_all(storage.reader()).await? {
+            executors.entry(request_id).or_default().push(unit);
+        }
+    }
+    let mut history = CallerHistory {
+        applicant: Some(serde_json::json!({
+            "id": id,
+            "name": name,
+            "address": address,
+            "phone": phone.as_e164(),
+            "no_survey": no_survey != 0,
+        })),
+        ..CallerHistory::default()
+    };
+    for (request_id, number, status, code, title, deadline) in rows {
+        let item = serde_json::json!({
+            "number": number,
+            "status": status,
+            "classifier_code": code,
+            "classifier_title": title,
+            "deadline": crate::storage::from_db_time(deadline),
+            "executors": executors.remove(&request_id).unwrap_or_default(),
+        });
+        if status == "closed" {
+            if history.recent_requests.len() < 5 {
+                history.recent_requests.push(item);
+            }
+        } else {
+            history.open_requests.push(item);
+        }
+    }
+    Ok(history)
 }
 
 #[cfg(test)]

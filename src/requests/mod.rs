@@ -347,12 +347,17 @@ impl RequestService {
         check_text("address", &input.address, false)?;
         let code = ClassifierCode::parse(&input.classifier_code).map_err(|e| bad(e.to_string()))?;
         let kind = request_type(&input.request_type)?;
-        let loaded = self.classifier.get().ok_or_else(|| {
-            ApiError::Unavailable(
+        let loaded = self
+            .classifier
+            .get_or_load(&self.storage)
+            .await
+            .map_err(|e| ApiError::Internal(e.into()))?
+            .ok_or_else(|| {
+                ApiError::Unavailable(
                 "no classifier is imported yet: an administrator runs `contactd classifier import`"
                     .into(),
             )
-        })?;
+            })?;
         let filed = loaded
             .classifier
             .file_request(code, kind, local_date(now))

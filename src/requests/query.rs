@@ -529,7 +529,7 @@ pub struct ExecutorReportRow {
     /// Registered for next-budget-year long-term control (9.4), even if back under control since.
     pub deferred: i64,
     pub reworked: i64,
-    /// Share of surveyed requests the applicant confirmed (filled in by the survey).
+    /// Percentage of answered survey calls in the period that confirmed the work (9.6).
     pub survey_confirmation_rate: Option<f64>,
 }
 
@@ -563,11 +563,31 @@ pub async fn executor_report(
     .bind(to_db_time(to))
     .fetch_all(svc.storage.reader())
     .await?;
+    // Survey confirmation rate (9.6): confirmed ÷ (confirmed + poor quality + not confirmed) among
+    // the survey calls answered in the period, per executor.
+    let survey: Vec<(String, i64, i64)> = sqlx::query_as(
+        "SELECT executor_code, \
+         SUM(CASE WHEN outcome = 'confirmed_satisfied' THEN 1 ELSE 0 END), \
+         SUM(CASE WHEN outcome IN ('confirmed_satisfied', 'confirmed_poor_quality', 'not_confirmed') THEN 1 ELSE 0 END) \
+         FROM survey_tasks WHERE status = 'done' AND updated_at >= $1 AND updated_at < $2 GROUP BY executor_code",
+    )
+    .bind(to_db_time(from))
+    .bind(to_db_time(to))
+    .fetch_all(svc.storage.reader())
+    .await?;
+    let rate = |unit: &str| {
+        survey
+            .iter()
+            .find(|(u, _, _)| u == unit)
+            .filter(|(_, _, answered)| *answered > 0)
+            .map(|(_, confirmed, answered)| 100.0 * *confirmed as f64 / *answered as f64)
+    };
     Ok(rows
         .into_iter()
         .map(
             |(executor, received, on_time, late, open_overdue, extended, deferred, reworked)| {
                 ExecutorReportRow {
+                    survey_confirmation_rate: rate(&executor),
                     executor,
                     received,
                     closed_on_time: on_time,
@@ -576,7 +596,6 @@ pub async fn executor_report(
                     extended,
                     deferred,
                     reworked,
-                    survey_confirmation_rate: None,
                 }
             },
         )
