@@ -1090,49 +1090,29 @@ impl Escalation {
         clock: crate::clock::SharedClock,
         shutdown: tokio_util::sync::CancellationToken,
     ) {
-        use crate::scheduler::{holder_id, Lease};
         let every = std::time::Duration::from_secs(self.config.scan_interval_s.max(1));
         let ttl = chrono::Duration::seconds(
             i64::try_from(self.config.scan_interval_s.max(1))
                 .unwrap_or(60)
                 .saturating_mul(3),
         );
-        let holder = holder_id();
-        let mut lease: Option<Lease> = None;
-        let mut interval = tokio::time::interval(every);
-        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         if let Err(err) = self.check_units().await {
             tracing::error!(error = %err, "escalation areas are incomplete; violations of such units go to no deputy");
         }
-        loop {
-            tokio::select! {
-                () = shutdown.cancelled() => break,
-                _ = interval.tick() => {}
-            }
-            let now = clock.now();
-            let held = match lease.as_mut() {
-                Some(l) => l.renew(&self.storage, ttl, now).await,
-                None => Lease::try_acquire(&self.storage, LEASE, &holder, ttl, now)
-                    .await
-                    .map(|l| {
-                        lease = l;
-                        lease.is_some()
-                    }),
-            };
-            match held {
-                Ok(true) => {
-                    if let Err(err) = self.tick(now).await {
-                        tracing::error!(error = %err, "escalation tick failed");
-                    }
+        let this = &self;
+        crate::scheduler::run_leased(
+            &self.storage,
+            LEASE,
+            every,
+            ttl,
+            clock,
+            shutdown,
+            move |now| async move {
+                if let Err(err) = this.tick(now).await {
+                    tracing::error!(error = %err, "escalation tick failed");
                 }
-                Ok(false) => lease = None,
-                Err(err) => tracing::warn!(error = %err, "escalation lease"),
-            }
-        }
-        if let Some(l) = lease {
-            if let Err(err) = l.release(&self.storage).await {
-                tracing::warn!(error = %err, "releasing the escalation lease");
-            }
-        }
+            },
+        )
+        .await;
     }
 }

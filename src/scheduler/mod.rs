@@ -154,3 +154,50 @@ pub fn holder_id() -> String {
         random.get(..8).unwrap_or(&random)
     )
 }
+
+/// Run `job` every `every` while this daemon holds the lease `name` (acquired or renewed before
+/// each run, expiring after `ttl` if this daemon dies), until `shutdown`; the lease is released
+/// on the way out so another daemon takes over at once. Missed ticks are skipped.
+pub async fn run_leased<F, Fut>(
+    storage: &Storage,
+    name: &str,
+    every: std::time::Duration,
+    ttl: Duration,
+    clock: crate::clock::SharedClock,
+    shutdown: tokio_util::sync::CancellationToken,
+    mut job: F,
+) where
+    F: FnMut(DateTime<Utc>) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let holder = holder_id();
+    let mut lease: Option<Lease> = None;
+    let mut interval = tokio::time::interval(every);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => break,
+            _ = interval.tick() => {}
+        }
+        let now = clock.now();
+        let held = match lease.as_mut() {
+            Some(l) => l.renew(storage, ttl, now).await,
+            None => Lease::try_acquire(storage, name, &holder, ttl, now)
+                .await
+                .map(|l| {
+                    lease = l;
+                    lease.is_some()
+                }),
+        };
+        match held {
+            Ok(true) => job(now).await,
+            Ok(false) => lease = None,
+            Err(err) => tracing::warn!(error = %err, lease = name, "leader lease"),
+        }
+    }
+    if let Some(l) = lease {
+        if let Err(err) = l.release(storage).await {
+            tracing::warn!(error = %err, lease = name, "releasing the leader lease");
+        }
+    }
+}
