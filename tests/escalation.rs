@@ -11,7 +11,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
-use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
 use contactd::auth::{add_user, NewUser, Role};
 use contactd::calendar::Calendars;
 use contactd::clock::ManualClock;
@@ -21,7 +21,7 @@ use contactd::storage::{from_db_time, Storage};
 use contactd_classifier::Revision;
 use futures_util::StreamExt;
 use serde_json::{json, Value};
-use support::{engines, spawn_app_with_clock, Engine, TestApp, TestDb};
+use support::{engines, kyiv, spawn_app_with_clock, Engine, TestApp, TestDb};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 const PASSWORD: &str = "correct horse battery";
@@ -51,15 +51,6 @@ email = "shevchuk@example.gov.ua"
 area = "інші питання"
 "#;
 
-/// Kyiv local time → UTC (December: UTC+2).
-fn kyiv(y: i32, m: u32, d: u32, h: u32, min: u32) -> DateTime<Utc> {
-    chrono_tz::Europe::Kyiv
-        .with_ymd_and_hms(y, m, d, h, min, 0)
-        .single()
-        .unwrap()
-        .with_timezone(&Utc)
-}
-
 struct World {
     app: TestApp,
     clock: ManualClock,
@@ -79,24 +70,7 @@ async fn world_with(engine: Engine, start: DateTime<Utc>, extra: &str) -> World 
     let db = TestDb::new(engine).await;
     let config = db.config_with(extra);
     let storage = contactd::app::open_storage(&config).await.unwrap();
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
-    let d = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
-    contactd::classifier::import(
-        &storage,
-        &root.join("classifier.example.toml"),
-        Revision::new(339, d("2020-07-22")),
-        start,
-    )
-    .await
-    .unwrap();
-    contactd::classifier::import(
-        &storage,
-        &root.join("classifier.amendment-459.example.toml"),
-        Revision::new(459, d("2020-09-16")),
-        start,
-    )
-    .await
-    .unwrap();
+    support::import_example_classifier(&storage, start, true).await;
     for (login, role, units, ext) in [
         ("op1", Role::Operator, vec![], Some("1001")),
         ("sup1", Role::Supervisor, vec![], None),

@@ -11,7 +11,7 @@ mod support;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use chrono::{DateTime, Duration, TimeZone, Utc};
+use chrono::{DateTime, Duration, Utc};
 use contactd::auth::{add_user, NewUser, Role};
 use contactd::clock::ManualClock;
 use contactd::config::Config;
@@ -22,18 +22,9 @@ use contactd_workflow::{
     Assignment, AssignmentStatus, ExecutionResult, RequestState, RequestStatus, ResultKind,
 };
 use serde_json::{json, Value};
-use support::{engines, spawn_app_with_clock, Engine, TestApp, TestDb};
+use support::{engines, kyiv, spawn_app_with_clock, Engine, TestApp, TestDb};
 
 const PASSWORD: &str = "correct horse battery";
-
-/// Kyiv local time → UTC (November: UTC+2).
-fn kyiv(y: i32, m: u32, d: u32, h: u32, min: u32) -> DateTime<Utc> {
-    chrono_tz::Europe::Kyiv
-        .with_ymd_and_hms(y, m, d, h, min, 0)
-        .single()
-        .unwrap()
-        .with_timezone(&Utc)
-}
 
 /// Wednesday 2026-11-25, 10:00 in Kyiv: working time.
 fn now() -> DateTime<Utc> {

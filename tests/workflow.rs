@@ -6,26 +6,15 @@
 
 mod support;
 
-use std::path::Path;
 use std::sync::Arc;
 
-use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use chrono::{DateTime, Utc};
 use contactd::auth::{add_user, NewUser, Role};
 use contactd::clock::{Clock, ManualClock};
-use contactd_classifier::Revision;
 use serde_json::{json, Value};
-use support::{engines, spawn_app_with_clock, Engine, TestApp, TestDb};
+use support::{engines, kyiv, spawn_app_with_clock, Engine, TestApp, TestDb};
 
 const PASSWORD: &str = "correct horse battery";
-
-/// Kyiv local time → UTC (November: UTC+2).
-fn kyiv(y: i32, m: u32, d: u32, h: u32, min: u32) -> DateTime<Utc> {
-    chrono_tz::Europe::Kyiv
-        .with_ymd_and_hms(y, m, d, h, min, 0)
-        .single()
-        .unwrap()
-        .with_timezone(&Utc)
-}
 
 struct World {
     app: TestApp,
@@ -42,25 +31,8 @@ async fn world(engine: Engine) -> World {
     let db = TestDb::new(engine).await;
     let config = db.config();
     let storage = contactd::app::open_storage(&config).await.unwrap();
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
-    let d = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
     let start = kyiv(2026, 11, 25, 10, 0); // Wednesday, working hours
-    contactd::classifier::import(
-        &storage,
-        &root.join("classifier.example.toml"),
-        Revision::new(339, d("2020-07-22")),
-        start,
-    )
-    .await
-    .unwrap();
-    contactd::classifier::import(
-        &storage,
-        &root.join("classifier.amendment-459.example.toml"),
-        Revision::new(459, d("2020-09-16")),
-        start,
-    )
-    .await
-    .unwrap();
+    support::import_example_classifier(&storage, start, true).await;
     for (login, role, units, ext) in [
         ("op1", Role::Operator, vec![], Some("1001")),
         ("sup1", Role::Supervisor, vec![], None),

@@ -219,3 +219,42 @@ pub async fn spawn_app_with_clock(config: Config, clock: SharedClock) -> TestApp
         client: reqwest::Client::new(),
     }
 }
+
+/// Kyiv local time → UTC instant.
+pub fn kyiv(y: i32, m: u32, d: u32, h: u32, min: u32) -> chrono::DateTime<chrono::Utc> {
+    use chrono::TimeZone;
+    chrono_tz::Europe::Kyiv
+        .with_ymd_and_hms(y, m, d, h, min, 0)
+        .single()
+        .expect("an unambiguous Kyiv time")
+        .with_timezone(&chrono::Utc)
+}
+
+/// Import the shipped example classifier (decision 339) and, with `amendment`, its decision-459
+/// amendment: revision 0, then 1.
+pub async fn import_example_classifier(
+    storage: &contactd::storage::Storage,
+    at: chrono::DateTime<chrono::Utc>,
+    amendment: bool,
+) {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
+    let date = |s: &str| chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").expect("date");
+    contactd::classifier::import(
+        storage,
+        &root.join("classifier.example.toml"),
+        contactd_classifier::Revision::new(339, date("2020-07-22")),
+        at,
+    )
+    .await
+    .expect("import the example classifier");
+    if amendment {
+        contactd::classifier::import(
+            storage,
+            &root.join("classifier.amendment-459.example.toml"),
+            contactd_classifier::Revision::new(459, date("2020-09-16")),
+            at,
+        )
+        .await
+        .expect("import the 459 amendment");
+    }
+}
