@@ -185,17 +185,29 @@ pub async fn user_for_token(
     token: &str,
     now: DateTime<Utc>,
 ) -> Result<Option<AuthUser>, ApiError> {
+    Ok(session_user(storage, &token_hash(token), now)
+        .await?
+        .map(|(user, _)| user))
+}
+
+/// The user of the session with this token hash, and when the session expires.
+async fn session_user(
+    storage: &Storage,
+    hash: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<(AuthUser, DateTime<Utc>)>, ApiError> {
     let row: Option<(i64, String, String, Option<String>, i64)> = sqlx::query_as(
         "SELECT u.id, u.login, u.role, u.extension, s.expires_at FROM sessions s JOIN users u ON u.id = s.user_id \
          WHERE s.token_hash = $1 AND s.revoked_at IS NULL AND u.active = 1",
     )
-    .bind(token_hash(token))
+    .bind(hash)
     .fetch_optional(storage.reader())
     .await?;
     let Some((id, login, role, extension, expires_at)) = row else {
         return Ok(None);
     };
-    if from_db_time(expires_at) <= now {
+    let expires_at = from_db_time(expires_at);
+    if expires_at <= now {
         return Ok(None);
     }
     let role = Role::parse(&role)
@@ -206,13 +218,16 @@ pub async fn user_for_token(
     .bind(id)
     .fetch_all(storage.reader())
     .await?;
-    Ok(Some(AuthUser {
-        id,
-        login,
-        role,
-        extension,
-        executors,
-    }))
+    Ok(Some((
+        AuthUser {
+            id,
+            login,
+            role,
+            extension,
+            executors,
+        },
+        expires_at,
+    )))
 }
 
 /// The session token a request carries: `Authorization: Bearer …`, else the session cookie.
@@ -303,19 +318,10 @@ pub async fn cached_user_for_token(
     if let Some(user) = cache.get(&hash, now) {
         return Ok(Some(user));
     }
-    let row: Option<i64> = sqlx::query_scalar(
-        "SELECT s.expires_at FROM sessions s WHERE s.token_hash = $1 AND s.revoked_at IS NULL",
-    )
-    .bind(&hash)
-    .fetch_optional(storage.reader())
-    .await?;
-    let Some(expires_at) = row else {
+    let Some((user, expires_at)) = session_user(storage, &hash, now).await? else {
         return Ok(None);
     };
-    let Some(user) = user_for_token(storage, token, now).await? else {
-        return Ok(None);
-    };
-    let until = (now + SESSION_CACHE_TTL).min(from_db_time(expires_at));
+    let until = (now + SESSION_CACHE_TTL).min(expires_at);
     cache.put(hash, user.clone(), until, now);
     Ok(Some(user))
 }
