@@ -316,22 +316,9 @@ pub async fn caller_history(
     .bind(id)
     .fetch_all(storage.reader())
     .await?;
-    let mut executors: std::collections::HashMap<i64, Vec<String>> =
-        std::collections::HashMap::new();
-    if !rows.is_empty() {
-        let placeholders: Vec<String> = (1..=rows.len()).map(|i| format!("${i}")).collect();
-        let sql = format!(
-            "SELECT request_id, executor_code FROM request_executors WHERE request_id IN ({}) ORDER BY executor_code",
-            placeholders.join(", ")
-        );
-        let mut query = sqlx::query_as::<_, (i64, String)>(&sql);
-        for row in &rows {
-            query = query.bind(row.0);
-        }
-        for (request_id, unit) in query.fetch_all(storage.reader()).await? {
-            executors.entry(request_id).or_default().push(unit);
-        }
-    }
+    let mut executors =
+        crate::requests::executors_of(storage, &rows.iter().map(|r| r.0).collect::<Vec<_>>())
+            .await?;
     let mut history = CallerHistory {
         applicant: Some(serde_json::json!({
             "id": id,

@@ -22,8 +22,8 @@ use utoipa::ToSchema;
 use query::{view, Row, COLUMNS};
 
 pub use query::{
-    applicant_by_phone, audit_trail, executor_report, get, list, operator_queue, ApplicantView,
-    AuditEntry, ExecutorReportRow, ListFilter, Page, QueueItem, RequestSummary,
+    applicant_by_phone, audit_trail, executor_report, executors_of, get, list, operator_queue,
+    ApplicantView, AuditEntry, ExecutorReportRow, ListFilter, Page, QueueItem, RequestSummary,
 };
 
 use crate::auth::{AuthUser, Role};

@@ -112,6 +112,29 @@ async fn visible(
     }
 }
 
+/// The current executor units of each request in `ids`, in one query (code order).
+pub async fn executors_of(
+    storage: &crate::storage::Storage,
+    ids: &[i64],
+) -> Result<std::collections::HashMap<i64, Vec<String>>, sqlx::Error> {
+    let mut map: std::collections::HashMap<i64, Vec<String>> = std::collections::HashMap::new();
+    if ids.is_empty() {
+        return Ok(map);
+    }
+    let sql = format!(
+        "SELECT request_id, executor_code FROM request_executors WHERE request_id IN ({}) ORDER BY executor_code",
+        (1..=ids.len()).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+    );
+    let mut query = sqlx::query_as::<_, (i64, String)>(&sql);
+    for id in ids {
+        query = query.bind(*id);
+    }
+    for (request_id, unit) in query.fetch_all(storage.reader()).await? {
+        map.entry(request_id).or_default().push(unit);
+    }
+    Ok(map)
+}
+
 /// One request.
 pub async fn get(
     svc: &RequestService,
@@ -295,13 +318,11 @@ pub async fn list(
         };
     }
     let rows = query.fetch_all(svc.storage.reader()).await?;
+    let mut units =
+        executors_of(&svc.storage, &rows.iter().map(|r| r.0).collect::<Vec<_>>()).await?;
     let mut items = Vec::with_capacity(rows.len());
     for (id, number, status, code, title, registered, deadline, additional, long_term) in rows {
-        let executors: Vec<String> =
-            sqlx::query_scalar("SELECT executor_code FROM request_executors WHERE request_id = $1 ORDER BY executor_code")
-                .bind(id)
-                .fetch_all(svc.storage.reader())
-                .await?;
+        let executors = units.remove(&id).unwrap_or_default();
         let deadline = from_db_time(deadline);
         items.push(RequestSummary {
             overdue: overdue(&status, deadline, now),
@@ -434,14 +455,12 @@ pub async fn applicant_by_phone(
     .bind(id)
     .fetch_all(svc.storage.reader())
     .await?;
+    let mut units =
+        executors_of(&svc.storage, &rows.iter().map(|r| r.8).collect::<Vec<_>>()).await?;
     for (number, status, code, title, registered, deadline, additional, long_term, request_id) in
         rows
     {
-        let executors: Vec<String> =
-            sqlx::query_scalar("SELECT executor_code FROM request_executors WHERE request_id = $1 ORDER BY executor_code")
-                .bind(request_id)
-                .fetch_all(svc.storage.reader())
-                .await?;
+        let executors = units.remove(&request_id).unwrap_or_default();
         let deadline = from_db_time(deadline);
         let summary = RequestSummary {
             overdue: overdue(&status, deadline, now),
