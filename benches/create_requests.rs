@@ -135,10 +135,26 @@ async fn run_case(name: &str, database_url: &str, synchronous: &str) {
         &client,
     )
     .await;
+    let metrics = client
+        .get(format!("http://{addr}/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("metrics text");
+    let counter = |name: &str| -> f64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+            .unwrap_or(f64::NAN)
+    };
+    let batch =
+        counter("contactd_requests_registered_total ") / counter("contactd_request_batches_total ");
     let base_rate = BASELINE as f64 / baseline.as_secs_f64();
     let create_rate = CREATES as f64 / creates.as_secs_f64();
     println!(
-        "{name:<28} creates {create_rate:>8.0}/s   baseline GET /me {base_rate:>8.0}/s   creates/baseline {:.2}",
+        "{name:<28} creates {create_rate:>8.0}/s   baseline GET /me {base_rate:>8.0}/s   creates/baseline {:.2}   mean batch {batch:.1}",
         create_rate / base_rate
     );
     shutdown.cancel();

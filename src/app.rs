@@ -180,6 +180,7 @@ pub async fn run(
         login_limiter: Arc::new(LoginLimiter::new(10, chrono::Duration::minutes(5))),
         sessions: crate::auth::SessionCache::default(),
         hub,
+        creates: crate::requests::CreateQueue::new(metrics.clone()),
     };
     let router = http::app(state);
     let addr = listeners

@@ -64,6 +64,10 @@ pub struct Metrics {
     pub mail_retries: Counter,
     /// Emails in the outbox not yet sent nor given up.
     pub mail_pending: Gauge,
+    /// Requests registered (committed).
+    pub requests_registered: Counter,
+    /// Registration transactions committed (group commit: registered / batches = batch size).
+    pub request_batches: Counter,
 }
 
 /// The registry plus handles to the metrics in it.
@@ -166,6 +170,16 @@ impl MetricsRegistry {
             "mail_pending",
             "Emails in the outbox not yet sent nor given up",
             metrics.mail_pending.clone(),
+        );
+        registry.register(
+            "requests_registered",
+            "Requests registered (committed)",
+            metrics.requests_registered.clone(),
+        );
+        registry.register(
+            "request_batches",
+            "Registration transactions committed; requests_registered / request_batches is the group-commit batch size",
+            metrics.request_batches.clone(),
         );
         Self {
             registry: Arc::new(registry),

@@ -623,6 +623,231 @@ async fn illegal_transitions_concurrent_edits_and_idempotent_create() {
     }
 }
 
+/// Registrations sent at once are written by group commit: every one is answered after its
+/// batch commits, numbers stay unique (and gap-free on SQLite), one phone in any format is one
+/// applicant, an unknown executor fails only its own request, and a key retried concurrently
+/// opens one request.
+#[tokio::test]
+async fn concurrent_registrations_group_commit() {
+    for engine in engines().await {
+        let w = world(engine).await;
+        let phone = |i: usize| {
+            let k = i % 6;
+            match i % 3 {
+                0 => format!("067 100 00 0{k}"),
+                1 => format!("+38067100000{k}"),
+                _ => format!("067100000{k}"),
+            }
+        };
+        let mut sends = Vec::new();
+        for i in 0..60 {
+            let body = json!({
+                "channel": "phone",
+                "applicant": {"phone": phone(i), "name": format!("Заявник {}", i % 6)},
+                "description": format!("Звернення {i}"),
+                "classifier_code": "22.5.27",
+                "request_type": "ordinary"
+            });
+            sends.push(w.post(&w.op, "/api/v1/requests", body));
+        }
+        let bad = json!({"channel": "web", "description": "Невідомий виконавець", "classifier_code": "22.5.27", "request_type": "ordinary", "executors": ["NO-SUCH"]});
+        let keyed = || {
+            w.app
+                .client
+                .post(w.app.url("/api/v1/requests"))
+                .bearer_auth(&w.op)
+                .header("Idempotency-Key", "burst-1")
+                .json(&json!({"channel": "web", "description": "Повторений запит", "classifier_code": "22.5.1", "request_type": "ordinary"}))
+                .send()
+        };
+        let (created, bad, keyed) = tokio::join!(
+            futures_util::future::join_all(sends),
+            w.post(&w.op, "/api/v1/requests", bad),
+            futures_util::future::join_all((0..5).map(|_| keyed())),
+        );
+        let mut numbers = Vec::new();
+        for (status, view) in &created {
+            assert_eq!(*status, 201, "{engine:?}: {view}");
+            numbers.push(number(view));
+        }
+        assert_eq!(bad.0, 422, "{}", bad.1);
+        assert!(
+            bad.1["detail"]
+                .as_str()
+                .unwrap()
+                .contains("unknown executor unit `NO-SUCH`"),
+            "{}",
+            bad.1
+        );
+        let mut keyed_numbers = Vec::new();
+        let mut keyed_created = 0;
+        for r in keyed {
+            let r = r.unwrap();
+            match r.status().as_u16() {
+                201 => keyed_created += 1,
+                200 => {}
+                other => panic!("keyed create answered {other}"),
+            }
+            keyed_numbers.push(number(&r.json::<Value>().await.unwrap()));
+        }
+        assert_eq!(keyed_created, 1, "exactly one keyed POST creates");
+        keyed_numbers.dedup();
+        assert_eq!(keyed_numbers.len(), 1, "{keyed_numbers:?}");
+        numbers.push(keyed_numbers[0].clone());
+
+        let mut sorted = numbers.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(sorted.len(), 61, "numbers are unique");
+        if engine == Engine::Sqlite {
+            let expected: Vec<String> = (1..=61).map(|n| format!("2026-{n:06}")).collect();
+            assert_eq!(sorted, expected, "SQLite numbers have no gaps");
+        }
+        let (_, all) = w.get(&w.sup, "/api/v1/requests?limit=200").await;
+        assert_eq!(all["items"].as_array().unwrap().len(), 61);
+
+        // One applicant per phone, whatever format it was given in; each has its ten requests.
+        let mut ids = Vec::new();
+        for k in 0..6 {
+            let (status, applicant) = w
+                .get(
+                    &w.op,
+                    &format!("/api/v1/applicants?phone=%2B38067100000{k}"),
+                )
+                .await;
+            assert_eq!(status, 200, "{applicant}");
+            assert_eq!(
+                applicant["open_requests"].as_array().unwrap().len(),
+                10,
+                "{applicant}"
+            );
+            assert_eq!(applicant["name"], format!("Заявник {k}"));
+            ids.push(applicant["id"].as_i64().unwrap());
+        }
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), 6);
+
+        // Each request has its audit trail and its executor, as if written alone.
+        for n in numbers.iter().step_by(7) {
+            let (status, trail) = w.get(&w.sup, &format!("/api/v1/requests/{n}/audit")).await;
+            assert_eq!(status, 200, "{trail}");
+            let actions: Vec<&str> = trail
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["action"].as_str().unwrap())
+                .collect();
+            assert_eq!(actions.first(), Some(&"request.create"), "{trail}");
+            assert!(actions.len() >= 2, "{trail}");
+            let (_, view) = w.get(&w.voda, &format!("/api/v1/requests/{n}")).await;
+            assert_eq!(
+                view["number"],
+                n.as_str(),
+                "the executor sees its new request"
+            );
+        }
+
+        // They were written in fewer transactions than requests.
+        let metrics = w
+            .app
+            .client
+            .get(w.app.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let value = |name: &str| -> u64 {
+            metrics
+                .lines()
+                .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+                .unwrap_or_else(|| panic!("{name} in {metrics}"))
+        };
+        let registered = value("contactd_requests_registered_total ");
+        let batches = value("contactd_request_batches_total ");
+        assert_eq!(registered, 61, "{metrics}");
+        assert!(
+            batches < registered,
+            "{engine:?}: {batches} batches for {registered}"
+        );
+        w.app.stop().await.unwrap();
+    }
+}
+
+/// Two daemons sharing one PostgreSQL database register requests of the same new applicants at
+/// the same moment: their batches race on the applicants' phones, the loser is rolled back and
+/// written again, and every request is registered once, with one applicant per phone.
+#[tokio::test]
+async fn two_daemons_on_one_postgres_database_register_concurrently() {
+    if !engines().await.contains(&Engine::Postgres) {
+        return; // `engines()` already failed the run in CI if PostgreSQL is missing.
+    }
+    let w = world(Engine::Postgres).await;
+    let second = support::spawn_app_with_clock(w._db.config(), Arc::new(w.clock.clone())).await;
+    let token: Value = second
+        .client
+        .post(second.url("/api/v1/session"))
+        .json(&json!({"login": "op1", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = token["token"].as_str().unwrap().to_owned();
+    let mut sends = Vec::new();
+    for i in 0..80 {
+        let (app, token) = if i % 2 == 0 {
+            (&w.app, w.op.as_str())
+        } else {
+            (&second, token.as_str())
+        };
+        let body = json!({
+            "channel": "phone",
+            "applicant": {"phone": format!("+38067200000{}", i % 4), "name": "Заявник"},
+            "description": format!("Звернення {i}"),
+            "classifier_code": "22.5.27",
+            "request_type": "ordinary"
+        });
+        sends.push(
+            app.client
+                .post(app.url("/api/v1/requests"))
+                .bearer_auth(token)
+                .json(&body)
+                .send(),
+        );
+    }
+    let mut numbers = Vec::new();
+    for r in futures_util::future::join_all(sends).await {
+        let r = r.unwrap();
+        let status = r.status().as_u16();
+        let view: Value = r.json().await.unwrap();
+        assert_eq!(status, 201, "{view}");
+        numbers.push(number(&view));
+    }
+    numbers.sort();
+    numbers.dedup();
+    assert_eq!(numbers.len(), 80, "numbers are unique across daemons");
+    for k in 0..4 {
+        let (status, applicant) = w
+            .get(
+                &w.op,
+                &format!("/api/v1/applicants?phone=%2B38067200000{k}"),
+            )
+            .await;
+        assert_eq!(status, 200, "{applicant}");
+        assert_eq!(
+            applicant["open_requests"].as_array().unwrap().len(),
+            20,
+            "{applicant}"
+        );
+    }
+    second.stop().await.unwrap();
+    w.app.stop().await.unwrap();
+}
+
 #[tokio::test]
 async fn authorization_matrix() {
     let w = world(Engine::Sqlite).await;

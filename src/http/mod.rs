@@ -56,6 +56,8 @@ pub struct AppState {
     pub sessions: crate::auth::SessionCache,
     /// Call events for the operator sockets.
     pub hub: Hub,
+    /// Registrations waiting for their group commit.
+    pub creates: crate::requests::CreateQueue,
 }
 
 impl AppState {
@@ -65,6 +67,7 @@ impl AppState {
             storage: self.storage.clone(),
             calendars: self.calendars.clone(),
             classifier: self.classifier.clone(),
+            creates: self.creates.clone(),
         }
     }
 }

@@ -5,7 +5,9 @@
 //! raises. The workflow state is stored whole as JSON (`state_json`), with the columns that
 //! filters, reports and scans need kept in step with it.
 
+mod create;
 mod query;
+mod rows;
 
 use chrono::{DateTime, Utc};
 use contactd_calendar::local_date;
@@ -19,7 +21,11 @@ use serde::{Deserialize, Serialize};
 use sqlx::Any;
 use utoipa::ToSchema;
 
+use create::{ApplicantPlan, Created, Prepared};
 use query::{view, Row, COLUMNS};
+use rows::{AuditInsert, ExecutorInsert, NoticeInsert, TransitionRows};
+
+pub use create::{CreateQueue, MAX_BATCH};
 
 pub use query::{
     applicant_by_phone, audit_trail, executor_report, executors_of, get, list, operator_queue,
@@ -41,6 +47,8 @@ pub struct RequestService {
     pub storage: Storage,
     pub calendars: Calendars,
     pub classifier: ClassifierHandle,
+    /// Registrations waiting for their group commit (one queue per daemon).
+    pub creates: CreateQueue,
 }
 
 /// The channel a request came in by.
@@ -339,7 +347,7 @@ impl RequestService {
                     "Idempotency-Key must be 1–200 characters".into(),
                 ));
             }
-            if let Some(number) = self.by_idempotency_key(user.id, key).await? {
+            if let Some(number) = create::by_idempotency_key(&self.storage, user.id, key).await? {
                 return Ok((get(self, user, &number, now).await?, false));
             }
         }
@@ -396,210 +404,44 @@ impl RequestService {
         if input.call_id.as_ref().is_some_and(|c| c.len() > 100) {
             return Err(bad("call_id is longer than 100 characters"));
         }
-        let actor = actor_of(user);
-
-        const NEXT_NUMBER: &str = "INSERT INTO request_numbers (year, last) VALUES ($1, 1) \
-             ON CONFLICT (year) DO UPDATE SET last = request_numbers.last + 1 RETURNING last";
-        let year = i64::from(chrono::Datelike::year(&local_date(now)));
-        // PostgreSQL: the number comes from a sequence outside the transaction, so concurrent
-        // registrations do not queue on a counter row (numbers may have gaps, which is allowed).
-        // SQLite: one writer anyway, so the counter row is updated inside the transaction.
-        let early_seq: Option<i64> = match self.storage.backend() {
-            crate::config::Backend::Postgres => Some(self.next_number_postgres(year).await?),
-            crate::config::Backend::Sqlite => None,
-        };
-        let mut tx = self.storage.writer().begin().await?;
-        let applicant_id = match &input.applicant {
-            Some(a) => Some(upsert_applicant(&mut tx, a, phone.as_ref(), now).await?),
-            None => None,
-        };
-        let seq: i64 = match early_seq {
-            Some(seq) => seq,
-            None => {
-                sqlx::query_scalar(NEXT_NUMBER)
-                    .bind(year)
-                    .fetch_one(&mut *tx)
-                    .await?
-            }
-        };
-        let number = RequestNumber::new(
-            u16::try_from(year)
-                .map_err(|_| ApiError::Internal(anyhow::anyhow!("year {year} out of range")))?,
-            u32::try_from(seq)
-                .map_err(|_| ApiError::Internal(anyhow::anyhow!("sequence {seq} out of range")))?,
-        )
-        .map_err(|e| ApiError::Internal(anyhow::anyhow!("request number: {e}")))?;
-        let registered = RequestState::registered(number, now, deadline);
-        let transition = workflow::apply(
-            &registered,
-            Action::AssignExecutors {
-                units,
-                new_deadline: None,
-            },
-            &actor,
+        let prepared = Prepared {
+            user: user.clone(),
+            channel: input.channel,
+            applicant: input.applicant.as_ref().map(|a| ApplicantPlan {
+                phone,
+                name: a.name.trim().to_owned(),
+                address: a.address.trim().to_owned(),
+                no_survey: a.no_survey,
+            }),
+            address: input.address.trim().to_owned(),
+            description: input.description.trim().to_owned(),
+            classifier_code: filed.item_ref.code.to_string(),
+            classifier_revision: i64::from(filed.item_ref.revision.0),
+            classifier_title: filed.item.title.clone(),
+            section: filed.item_ref.code.section().to_string(),
+            area: filed.area.clone(),
+            request_type: kind.key(),
+            term: filed.term.to_string(),
+            units,
+            deadline,
             now,
-        )
-        .map_err(workflow_error)?;
-        let state = &transition.state;
-        let json = state_json(state)?;
-        let inserted: Result<i64, sqlx::Error> = sqlx::query_scalar(
-            "INSERT INTO requests (number, channel, applicant_id, address, description, classifier_code, classifier_revision, \
-             classifier_title, section, area, request_type, term, call_id, status, version, registered_at, deadline, \
-             original_deadline, additional_control, long_term_until, rework_count, extension_count, closed_at, created_by, \
-             idempotency_key, state_json, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, NULL, 0, NULL, 0, 0, NULL, $18, $19, $20, $21) \
-             RETURNING id",
-        )
-        .bind(number.to_string())
-        .bind(input.channel.as_str())
-        .bind(applicant_id)
-        .bind(input.address.trim())
-        .bind(input.description.trim())
-        .bind(filed.item_ref.code.to_string())
-        .bind(i64::from(filed.item_ref.revision.0))
-        .bind(&filed.item.title)
-        .bind(filed.item_ref.code.section().to_string())
-        .bind(&filed.area)
-        .bind(kind.key())
-        .bind(filed.term.to_string())
-        .bind(input.call_id.as_deref())
-        .bind(state.status.as_str())
-        .bind(state.version)
-        .bind(to_db_time(state.registered_at))
-        .bind(to_db_time(state.deadline))
-        .bind(user.id)
-        .bind(idempotency_key.as_deref())
-        .bind(&json)
-        .bind(to_db_time(now))
-        .fetch_one(&mut *tx)
-        .await;
-        let id = match inserted {
-            Ok(id) => id,
-            Err(sqlx::Error::Database(db))
-                if db.is_unique_violation() && idempotency_key.is_some() =>
-            {
-                // A concurrent retry with the same key won the race: answer with its request.
-                drop(tx);
-                let key = idempotency_key.unwrap_or_default();
-                let number = self
-                    .by_idempotency_key(user.id, &key)
-                    .await?
-                    .ok_or_else(|| {
-                        ApiError::Conflict(
-                            "a request with this Idempotency-Key is being created; retry shortly"
-                                .into(),
-                        )
-                    })?;
-                return Ok((get(self, user, &number, now).await?, false));
-            }
-            Err(e) => return Err(e.into()),
-        };
-        let created = AuditRow {
-            action: "request.create".into(),
-            before: None,
-            after: Some(serde_json::json!({
+            year: i64::from(chrono::Datelike::year(&local_date(now))),
+            created_details: serde_json::json!({
                 "classifier_code": filed.item_ref.code.to_string(),
                 "classifier_revision": filed.item_ref.revision.0,
                 "request_type": kind.key(),
                 "term": filed.term.to_string(),
                 "deadline": deadline,
                 "call_id": input.call_id,
-            })),
-            comment: None,
-            at: now,
+            }),
+            call_id: input.call_id,
+            idempotency_key,
         };
-        write_transition(
-            &mut tx,
-            id,
-            &number,
-            user,
-            &transition,
-            Some(created),
-            true,
-            now,
-        )
-        .await?;
-        tx.commit().await?;
-        // Answer from what was just written; no second read through the (single SQLite) writer.
-        let row = Row {
-            id,
-            number: number.to_string(),
-            version: state.version,
-            status: state.status.as_str().to_owned(),
-            channel: input.channel.as_str().to_owned(),
-            applicant_id,
-            address: input.address.trim().to_owned(),
-            description: input.description.trim().to_owned(),
-            classifier_code: filed.item_ref.code.to_string(),
-            classifier_revision: i64::from(filed.item_ref.revision.0),
-            classifier_title: filed.item.title.clone(),
-            request_type: kind.key().to_owned(),
-            term: filed.term.to_string(),
-            call_id: input.call_id.clone(),
-            registered_at: to_db_time(state.registered_at),
-            deadline: to_db_time(state.deadline),
-            original_deadline: None,
-            additional_control: 0,
-            long_term_until: None,
-            rework_count: 0,
-            extension_count: 0,
-            closed_at: None,
-            state_json: json,
-        };
-        Ok((view(row, user, now)?, true))
-    }
-
-    /// PostgreSQL: the year's number from a per-year SEQUENCE (created on first use). `nextval`
-    /// takes no row lock and needs no commit, so concurrent registrations never queue on it.
-    async fn next_number_postgres(&self, year: i64) -> Result<i64, ApiError> {
-        // `year` is our own integer, never client text.
-        let name = format!("request_number_{year}");
-        let next = format!("SELECT nextval('{name}')");
-        match sqlx::query_scalar::<_, i64>(&next)
-            .fetch_one(self.storage.writer())
-            .await
-        {
-            Ok(seq) => Ok(seq),
-            Err(sqlx::Error::Database(db)) if db.code().as_deref() == Some("42P01") => {
-                // Start after what the counter table already handed out (numbers before this
-                // scheme), so numbers stay unique.
-                let start: i64 = sqlx::query_scalar(
-                    "SELECT COALESCE(MAX(last), 0) + 1 FROM request_numbers WHERE year = $1",
-                )
-                .bind(year)
-                .fetch_one(self.storage.writer())
-                .await?;
-                let created = sqlx::query(&format!(
-                    "CREATE SEQUENCE IF NOT EXISTS {name} START WITH {start}"
-                ))
-                .execute(self.storage.writer())
-                .await;
-                match created {
-                    Ok(_) => {}
-                    // Another instance created it at the same moment.
-                    Err(sqlx::Error::Database(db)) if db.is_unique_violation() => {}
-                    Err(e) => return Err(e.into()),
-                }
-                Ok(sqlx::query_scalar::<_, i64>(&next)
-                    .fetch_one(self.storage.writer())
-                    .await?)
-            }
-            Err(e) => Err(e.into()),
+        match self.creates.submit(&self.storage, prepared).await? {
+            // Answer from what was just written; no second read through the (single SQLite) writer.
+            Created::New(row) => Ok((view(*row, user, now)?, true)),
+            Created::Existing(number) => Ok((get(self, user, &number, now).await?, false)),
         }
-    }
-
-    async fn by_idempotency_key(
-        &self,
-        user_id: i64,
-        key: &str,
-    ) -> Result<Option<String>, ApiError> {
-        Ok(sqlx::query_scalar(
-            "SELECT number FROM requests WHERE created_by = $1 AND idempotency_key = $2",
-        )
-        .bind(user_id)
-        .bind(key)
-        .fetch_optional(self.storage.writer())
-        .await?)
     }
 
     /// Apply an action decided on `version`.
@@ -755,17 +597,7 @@ impl RequestService {
         }
         let number_parsed =
             RequestNumber::parse(number).map_err(|e| ApiError::Internal(anyhow::anyhow!("{e}")))?;
-        write_transition(
-            &mut tx,
-            id,
-            &number_parsed,
-            user,
-            &transition,
-            None,
-            false,
-            now,
-        )
-        .await?;
+        write_transition(&mut tx, id, &number_parsed, user, &transition, now).await?;
         tx.commit().await?;
         row.version = new.version;
         row.status = new.status.as_str().to_owned();
@@ -791,57 +623,6 @@ fn state_json(state: &RequestState) -> Result<String, ApiError> {
     serde_json::to_string(state).map_err(|e| ApiError::Internal(e.into()))
 }
 
-async fn upsert_applicant(
-    tx: &mut sqlx::Transaction<'_, Any>,
-    input: &ApplicantInput,
-    phone: Option<&PhoneNumber>,
-    now: DateTime<Utc>,
-) -> Result<i64, ApiError> {
-    if let Some(phone) = phone {
-        let existing: Option<i64> =
-            sqlx::query_scalar("SELECT applicant_id FROM applicant_phones WHERE e164 = $1")
-                .bind(phone.as_e164())
-                .fetch_optional(&mut **tx)
-                .await?;
-        if let Some(id) = existing {
-            // Fill in what the applicant told us this time; an empty field keeps what we had.
-            sqlx::query(
-                "UPDATE applicants SET name = CASE WHEN $1 = '' THEN name ELSE $2 END, \
-                 address = CASE WHEN $3 = '' THEN address ELSE $4 END, \
-                 no_survey = CASE WHEN $5 = 1 THEN 1 ELSE no_survey END, updated_at = $6 WHERE id = $7",
-            )
-            .bind(input.name.trim())
-            .bind(input.name.trim())
-            .bind(input.address.trim())
-            .bind(input.address.trim())
-            .bind(i64::from(input.no_survey))
-            .bind(to_db_time(now))
-            .bind(id)
-            .execute(&mut **tx)
-            .await?;
-            return Ok(id);
-        }
-    }
-    let id: i64 = sqlx::query_scalar(
-        "INSERT INTO applicants (name, address, no_survey, created_at, updated_at) VALUES ($1, $2, $3, $4, $5) RETURNING id",
-    )
-    .bind(input.name.trim())
-    .bind(input.address.trim())
-    .bind(i64::from(input.no_survey))
-    .bind(to_db_time(now))
-    .bind(to_db_time(now))
-    .fetch_one(&mut **tx)
-    .await?;
-    if let Some(phone) = phone {
-        sqlx::query("INSERT INTO applicant_phones (e164, applicant_id) VALUES ($1, $2)")
-            .bind(phone.as_e164())
-            .bind(id)
-            .execute(&mut **tx)
-            .await?;
-    }
-    Ok(id)
-}
-
 /// One audit row to write.
 struct AuditRow {
     action: String,
@@ -851,20 +632,41 @@ struct AuditRow {
     at: DateTime<Utc>,
 }
 
-/// Audit rows for the transition's events (after `first`, if any), executor rows, and notices —
-/// inside `tx`, each kind in one multi-row statement. `fresh`: the request was just inserted, so
-/// there are no executor rows to replace.
-#[allow(clippy::too_many_arguments)]
-async fn write_transition(
-    tx: &mut sqlx::Transaction<'_, Any>,
+/// PostgreSQL: create the year's request-number SEQUENCE, starting after what the counter
+/// table already handed out (numbers before this scheme), so numbers stay unique. `nextval` takes
+/// no row lock and needs no commit, so concurrent registrations never queue on it; numbers of a
+/// failed registration are skipped (gaps are allowed).
+async fn create_number_sequence(storage: &Storage, year: i64) -> Result<(), ApiError> {
+    let start: i64 = sqlx::query_scalar(
+        "SELECT COALESCE(MAX(last), 0) + 1 FROM request_numbers WHERE year = $1",
+    )
+    .bind(year)
+    .fetch_one(storage.writer())
+    .await?;
+    // `year` and `start` are our own integers, never client text.
+    let created = sqlx::query(&format!(
+        "CREATE SEQUENCE IF NOT EXISTS request_number_{year} START WITH {start}"
+    ))
+    .execute(storage.writer())
+    .await;
+    match created {
+        Ok(_) => Ok(()),
+        // Another instance created it at the same moment.
+        Err(sqlx::Error::Database(db)) if db.is_unique_violation() => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The rows a transition writes: audit rows for its events (after `first`, if any), the
+/// request's current executor rows `(request_id, unit, status)`, and its notices.
+fn transition_rows(
     request_id: i64,
     number: &RequestNumber,
     user: &AuthUser,
     transition: &Transition,
     first: Option<AuditRow>,
-    fresh: bool,
     now: DateTime<Utc>,
-) -> Result<(), ApiError> {
+) -> Result<TransitionRows, ApiError> {
     let mut audit: Vec<AuditRow> = first.into_iter().collect();
     for event in &transition.events {
         let mut after =
@@ -892,108 +694,102 @@ async fn write_transition(
             at: event.at,
         });
     }
-    if !audit.is_empty() {
-        let values: Vec<String> = (0..audit.len())
-            .map(|i| {
-                let b = i * 8;
-                format!(
-                    "(${}, ${}, ${}, ${}, 'request', ${}, ${}, ${}, ${})",
-                    b + 1,
-                    b + 2,
-                    b + 3,
-                    b + 4,
-                    b + 5,
-                    b + 6,
-                    b + 7,
-                    b + 8
-                )
-            })
-            .collect();
-        let sql = format!(
-            "INSERT INTO audit_log (at, actor_id, actor, action, entity, entity_id, before_json, after_json, comment) VALUES {}",
-            values.join(", ")
-        );
-        let mut query = sqlx::query(&sql);
-        for row in &audit {
-            query = query
-                .bind(to_db_time(row.at))
-                .bind(user.id)
-                .bind(user.login.as_str())
-                .bind(row.action.as_str())
-                .bind(number.to_string())
-                .bind(row.before.as_ref().map(|b| b.to_string()))
-                .bind(row.after.as_ref().map(|a| a.to_string()))
-                .bind(row.comment.as_deref());
-        }
-        query.execute(&mut **tx).await?;
-    }
-    if !fresh {
-        sqlx::query("DELETE FROM request_executors WHERE request_id = $1")
-            .bind(request_id)
-            .execute(&mut **tx)
-            .await?;
-    }
-    let current: Vec<_> = transition.state.current_assignments().collect();
-    if !current.is_empty() {
-        let values: Vec<String> = (0..current.len())
-            .map(|i| format!("(${}, ${}, ${})", i * 3 + 1, i * 3 + 2, i * 3 + 3))
-            .collect();
-        let sql = format!(
-            "INSERT INTO request_executors (request_id, executor_code, status) VALUES {}",
-            values.join(", ")
-        );
-        let mut query = sqlx::query(&sql);
-        for assignment in current {
-            query = query
-                .bind(request_id)
-                .bind(assignment.unit.as_str())
-                .bind(assignment.status.as_str());
-        }
-        query.execute(&mut **tx).await?;
-    }
-    // An operator's decision settles the proposals waiting in the operators' queue.
-    if !fresh && matches!(user.role, Role::Operator | Role::Supervisor) {
+    let entity_id = number.to_string();
+    let audit = audit
+        .into_iter()
+        .map(|row| AuditInsert {
+            at: to_db_time(row.at),
+            actor_id: user.id,
+            actor: user.login.clone(),
+            action: row.action,
+            entity_id: entity_id.clone(),
+            before: row.before.map(|b| b.to_string()),
+            after: row.after.map(|a| a.to_string()),
+            comment: row.comment,
+        })
+        .collect();
+    let executors = transition
+        .state
+        .current_assignments()
+        .map(|a| ExecutorInsert {
+            request_id,
+            unit: a.unit.as_str().to_owned(),
+            status: a.status.as_str().to_owned(),
+        })
+        .collect();
+    let notices = transition
+        .notifications
+        .iter()
+        .map(|notification| {
+            let (audience, unit, kind, visible_from, review_due) = match notification {
+                Notification::NotifyExecutor { unit, kind } => (
+                    "executor",
+                    Some(unit.as_str().to_owned()),
+                    enum_name(kind),
+                    now,
+                    None,
+                ),
+                Notification::NotifyOperators {
+                    kind,
+                    unit,
+                    visible_from,
+                    review_due,
+                } => (
+                    "operators",
+                    unit.as_ref().map(|u| u.as_str().to_owned()),
+                    enum_name(kind),
+                    *visible_from,
+                    *review_due,
+                ),
+            };
+            NoticeInsert {
+                request_id,
+                audience,
+                unit,
+                kind,
+                visible_from: to_db_time(visible_from),
+                review_due: review_due.map(to_db_time),
+                created_at: to_db_time(now),
+            }
+        })
+        .collect();
+    Ok(TransitionRows {
+        audit,
+        executors,
+        notices,
+    })
+}
+
+/// Write a transition of a stored request inside `tx`: its audit rows, its executor rows
+/// (replacing the old ones), its notices; an operator's decision also settles the proposals
+/// waiting in the operators' queue.
+async fn write_transition(
+    tx: &mut sqlx::Transaction<'_, Any>,
+    request_id: i64,
+    number: &RequestNumber,
+    user: &AuthUser,
+    transition: &Transition,
+    now: DateTime<Utc>,
+) -> Result<(), ApiError> {
+    let TransitionRows {
+        audit,
+        executors,
+        notices,
+    } = transition_rows(request_id, number, user, transition, None, now)?;
+    rows::insert_chunked(tx, &audit, rows::AUDIT_WIDTH, rows::audit_sql).await?;
+    sqlx::query("DELETE FROM request_executors WHERE request_id = $1")
+        .bind(request_id)
+        .execute(&mut **tx)
+        .await?;
+    rows::insert_chunked(tx, &executors, rows::EXECUTOR_WIDTH, rows::executors_sql).await?;
+    if matches!(user.role, Role::Operator | Role::Supervisor) {
         sqlx::query("UPDATE notices SET resolved_at = $1 WHERE request_id = $2 AND audience = 'operators' AND resolved_at IS NULL")
             .bind(to_db_time(now))
             .bind(request_id)
             .execute(&mut **tx)
             .await?;
     }
-    for notification in &transition.notifications {
-        let (audience, unit, kind, visible_from, review_due) = match notification {
-            Notification::NotifyExecutor { unit, kind } => (
-                "executor",
-                Some(unit.as_str().to_owned()),
-                enum_name(kind),
-                now,
-                None,
-            ),
-            Notification::NotifyOperators {
-                kind,
-                unit,
-                visible_from,
-                review_due,
-            } => (
-                "operators",
-                unit.as_ref().map(|u| u.as_str().to_owned()),
-                enum_name(kind),
-                *visible_from,
-                *review_due,
-            ),
-        };
-        sqlx::query(
-            "INSERT INTO notices (request_id, audience, unit, kind, visible_from, review_due, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(request_id)
-        .bind(audience)
-        .bind(unit)
-        .bind(kind)
-        .bind(to_db_time(visible_from))
-        .bind(review_due.map(to_db_time))
-        .bind(to_db_time(now))
-        .execute(&mut **tx)
-        .await?;
-    }
+    rows::insert_chunked(tx, &notices, rows::NOTICE_WIDTH, rows::notices_sql).await?;
     Ok(())
 }
 
