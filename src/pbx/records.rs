@@ -148,6 +148,8 @@ pub async fn record(
             .await?;
             tx.commit().await?;
         }
+        // Not recorded (yet): a call's row is made by `Ringing` and closed by its last `Ended`.
+        CallEvent::Unreached { .. } | CallEvent::Finished { .. } => {}
     }
     Ok(())
 }
