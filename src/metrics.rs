@@ -24,7 +24,8 @@ pub struct FrameLabels {
     pub result: &'static str,
 }
 
-/// `kind` of a call event: `ringing`, `answered`, `ended`.
+/// `kind` of a call event: `ringing`, `answered`, `ended`, `unreached` (a phone that never rang),
+/// `finished` (the whole call is over).
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct CallEventLabels {
     pub kind: &'static str,

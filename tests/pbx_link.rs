@@ -227,6 +227,87 @@ async fn call_record(
     }
 }
 
+/// Every column of a call record that a check may need (times in the storage's integer form).
+#[derive(Debug, PartialEq)]
+struct FullRecord {
+    caller_number: String,
+    caller_number_raw: String,
+    dialed_number: String,
+    created_at: i64,
+    ringing_at: Option<i64>,
+    answered_at: Option<i64>,
+    answered_by: Option<String>,
+    ended_at: Option<i64>,
+    outcome: Option<String>,
+    reconciled: i64,
+    /// (extension, rang_at, ended_at, outcome, duration_s, reconciled), by extension.
+    legs: Vec<LegRow>,
+}
+
+type LegRow = (
+    String,
+    Option<i64>,
+    Option<i64>,
+    Option<String>,
+    Option<i64>,
+    i64,
+);
+
+/// Polls until the call record for `call_id` is complete (the call is over); returns it all.
+async fn full_record(storage: &Storage, call_id: &str) -> FullRecord {
+    type Row = (
+        String,
+        String,
+        String,
+        i64,
+        Option<i64>,
+        Option<i64>,
+        Option<String>,
+        Option<i64>,
+        Option<String>,
+        i64,
+    );
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let row: Option<Row> = sqlx::query_as(
+            "SELECT caller_number, caller_number_raw, dialed_number, created_at, ringing_at, \
+             answered_at, answered_by, ended_at, outcome, reconciled FROM calls WHERE call_id = $1",
+        )
+        .bind(call_id)
+        .fetch_optional(storage.reader())
+        .await
+        .unwrap();
+        if let Some(r) = row.filter(|r| r.7.is_some()) {
+            let legs: Vec<LegRow> = sqlx::query_as(
+                "SELECT operator_extension, rang_at, ended_at, outcome, duration_s, reconciled \
+                 FROM call_legs WHERE call_id = $1 ORDER BY operator_extension",
+            )
+            .bind(call_id)
+            .fetch_all(storage.reader())
+            .await
+            .unwrap();
+            return FullRecord {
+                caller_number: r.0,
+                caller_number_raw: r.1,
+                dialed_number: r.2,
+                created_at: r.3,
+                ringing_at: r.4,
+                answered_at: r.5,
+                answered_by: r.6,
+                ended_at: r.7,
+                outcome: r.8,
+                reconciled: r.9,
+                legs,
+            };
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no finished record for {call_id}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 async fn count_calls(storage: &Storage) -> i64 {
     sqlx::query_scalar("SELECT COUNT(*) FROM calls")
         .fetch_one(storage.reader())
@@ -322,35 +403,176 @@ async fn answered_call_pops_up_at_the_ringing_operator_only_and_is_recorded_once
 }
 
 #[tokio::test]
-async fn abandoned_and_unanswered_calls_end_with_their_outcome_and_busy_never_pops_up() {
+async fn abandoned_unanswered_and_busy_calls_are_recorded_with_their_outcome_and_busy_never_pops_up(
+) {
+    use contactd::storage::to_db_time;
+    let now = contactd_pbx_sim::system_clock(); // the clock the daemon and the sim run on
+    for engine in engines().await {
+        let rig = rig(engine).await;
+        let mut op = operator(&rig, "olena", "1001").await;
+        for (kind, outcome) in [
+            (CallKind::Abandoned, "abandoned"),
+            (CallKind::NoAnswer, "no_answer"),
+        ] {
+            rig.sim.sim.play(&quick(kind)).unwrap();
+            let frames = call_frames(&mut op).await;
+            assert_eq!(
+                types(&frames),
+                ["call.ringing", "call.ended"],
+                "{engine:?} {kind:?}: {frames:?}"
+            );
+            assert_eq!(frames[1]["outcome"], outcome, "{kind:?}: {frames:?}");
+            assert!(frames[1].get("duration_s").is_none(), "{frames:?}");
+            let call_id = frames[0]["call_id"].as_str().unwrap();
+            let (row, legs) = call_record(&rig.storage, call_id).await;
+            assert_eq!(row.3.as_deref(), Some(outcome));
+            assert_eq!(row.2, None);
+            assert_eq!(legs, vec![("1001".to_owned(), Some(outcome.to_owned()))]);
+            let full = full_record(&rig.storage, call_id).await;
+            assert!(full.ringing_at.is_some(), "{engine:?} {kind:?}: {full:?}");
+            assert!(full.legs[0].1.is_some(), "{engine:?} {kind:?}: rang_at");
+        }
+
+        // A busy phone answers 486 without ever ringing (no 180): nothing pops up, and no
+        // console hears a call.ended for a call it never saw ringing. The call is recorded.
+        let before = to_db_time(now());
+        let ids = rig.sim.sim.play(&quick(CallKind::Busy)).unwrap();
+        let call_id = ids.channel_ids[0].clone(); // the caller's leg names the call
+        tokio::time::timeout(Duration::from_secs(5), rig.sim.sim.wait_idle())
+            .await
+            .unwrap();
+        let busy = full_record(&rig.storage, &call_id).await;
+        let after = to_db_time(now());
+        assert_eq!(next_json(&mut op, Duration::from_millis(300)).await, None);
+        assert_eq!(busy.caller_number, "+380671234567", "{engine:?}: {busy:?}");
+        assert_eq!(busy.caller_number_raw, "0671234567");
+        assert_eq!(busy.dialed_number, "1580");
+        assert_eq!(
+            busy.outcome.as_deref(),
+            Some("busy"),
+            "{engine:?}: {busy:?}"
+        );
+        assert_eq!(
+            (busy.ringing_at, busy.answered_at, &busy.answered_by),
+            (None, None, &None),
+            "{engine:?}: a busy phone never rang: {busy:?}"
+        );
+        assert_eq!(busy.reconciled, 0);
+        let ended_at = busy.ended_at.unwrap();
+        assert!((before..=after).contains(&busy.created_at), "{busy:?}");
+        assert!((before..=after).contains(&ended_at), "{busy:?}");
+        assert_eq!(busy.legs.len(), 1, "{engine:?}: {busy:?}");
+        let (ext, rang_at, leg_ended_at, leg_outcome, duration_s, leg_reconciled) = &busy.legs[0];
+        assert_eq!(ext, "1001");
+        assert_eq!(*rang_at, None, "{busy:?}");
+        assert_eq!(leg_outcome.as_deref(), Some("busy"));
+        assert_eq!(*duration_s, None);
+        assert_eq!(*leg_reconciled, 0);
+        let leg_ended_at = leg_ended_at.unwrap();
+        // The phone's 486 ends its leg; the call ends when the caller's leg is gone, just after.
+        assert!(
+            leg_ended_at <= ended_at && ended_at - leg_ended_at < 1_000_000,
+            "{busy:?}"
+        );
+        assert_eq!(count_calls(&rig.storage).await, 3, "{engine:?}");
+
+        // The API shows the record, with no ringing time.
+        let token = user_token(&rig, "head", Role::Supervisor, None).await;
+        let call: Value = rig
+            .app
+            .client
+            .get(rig.app.url(&format!("/api/v1/calls/{call_id}")))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(call["outcome"], "busy", "{call}");
+        assert_eq!(call["ringing_at"], Value::Null, "{call}");
+        assert_eq!(call["answered_by"], Value::Null, "{call}");
+        assert!(call["ended_at"].is_string(), "{call}");
+
+        // One leg never rang; all three calls are over.
+        let text = metrics(&rig.app).await;
+        assert_eq!(
+            metric(&text, "contactd_call_events_total{kind=\"unreached\"}"),
+            1,
+            "{text}"
+        );
+        assert_eq!(
+            metric(&text, "contactd_call_events_total{kind=\"finished\"}"),
+            3,
+            "{text}"
+        );
+    }
+}
+
+/// The operator's 486 and the end of the call happen while the link is down: reconciliation
+/// after the reconnect records the call once (its outcome a flagged guess), and pops up nothing.
+#[tokio::test]
+async fn a_busy_call_that_ends_while_the_link_is_down_is_recorded_once_after_the_reconnect() {
     let rig = rig(Engine::Sqlite).await;
     let mut op = operator(&rig, "olena", "1001").await;
-    for (kind, outcome) in [
-        (CallKind::Abandoned, "abandoned"),
-        (CallKind::NoAnswer, "no_answer"),
-    ] {
-        rig.sim.sim.play(&quick(kind)).unwrap();
-        let frames = call_frames(&mut op).await;
-        assert_eq!(
-            types(&frames),
-            ["call.ringing", "call.ended"],
-            "{kind:?}: {frames:?}"
+    let frames_seen = |text: &str| {
+        metric(text, "contactd_ari_frames_total{result=\"ok\"}")
+            + metric(text, "contactd_ari_frames_total{result=\"unknown\"}")
+    };
+    let seen_before = frames_seen(&metrics(&rig.app).await);
+    let spec = CallSpec::new(CallKind::Busy).durations(Duration::from_millis(1500), Duration::ZERO);
+    let ids = rig.sim.sim.play(&spec).unwrap();
+    let call_id = ids.channel_ids[0].clone();
+    // The call's first frames (up to the Dial to 1001) leave at once; wait until the daemon has
+    // read them, then cut the link for longer than the 486 takes to come.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while frames_seen(&metrics(&rig.app).await) < seen_before + 23 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the call's start never arrived"
         );
-        assert_eq!(frames[1]["outcome"], outcome, "{kind:?}: {frames:?}");
-        assert!(frames[1].get("duration_s").is_none(), "{frames:?}");
-        let call_id = frames[0]["call_id"].as_str().unwrap();
-        let (row, legs) = call_record(&rig.storage, call_id).await;
-        assert_eq!(row.3.as_deref(), Some(outcome));
-        assert_eq!(row.2, None);
-        assert_eq!(legs, vec![("1001".to_owned(), Some(outcome.to_owned()))]);
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    // A busy phone answers 486 without ever ringing (no 180): nothing to pop up.
-    rig.sim.sim.play(&quick(CallKind::Busy)).unwrap();
+    rig.sim.sim.drop_clients(Outage {
+        refuse_for: Duration::from_millis(2500),
+        unavailable_for: Duration::ZERO,
+    });
     tokio::time::timeout(Duration::from_secs(5), rig.sim.sim.wait_idle())
         .await
         .unwrap();
+    assert_eq!(
+        count_calls(&rig.storage).await,
+        0,
+        "nothing known before the reconnect"
+    );
+    wait_link(&rig.app, "down").await;
+    wait_link(&rig.app, "up").await;
+
+    let rec = full_record(&rig.storage, &call_id).await;
+    assert_eq!(rec.reconciled, 1, "{rec:?}");
+    assert_eq!(rec.ringing_at, None, "{rec:?}");
+    assert_eq!(rec.answered_by, None, "{rec:?}");
+    assert!(rec.outcome.is_some(), "{rec:?}");
+    assert_eq!(rec.legs.len(), 1, "{rec:?}");
+    assert_eq!(rec.legs[0].0, "1001");
+    assert_eq!(rec.legs[0].1, None, "never rang: {rec:?}");
+    assert_eq!(rec.legs[0].3, rec.outcome, "{rec:?}");
+    assert_eq!(rec.legs[0].5, 1, "{rec:?}");
     assert_eq!(next_json(&mut op, Duration::from_millis(300)).await, None);
-    assert_eq!(count_calls(&rig.storage).await, 2);
+
+    // Another reconnect reconciles again: still one record, unchanged.
+    let connects = |text: &str| metric(text, "contactd_pbx_connects_total");
+    let connects_before = connects(&metrics(&rig.app).await);
+    rig.sim.sim.drop_clients(Outage::none());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while connects(&metrics(&rig.app).await) <= connects_before {
+        assert!(tokio::time::Instant::now() < deadline, "no reconnect");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    wait_link(&rig.app, "up").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(count_calls(&rig.storage).await, 1);
+    assert_eq!(full_record(&rig.storage, &call_id).await, rec);
 }
 
 #[tokio::test]
@@ -611,6 +833,12 @@ async fn call_records_are_idempotent_on_both_engines() {
                 reconciled: false,
                 at: t(5),
             },
+            CallEvent::Finished {
+                call_id: "c1".into(),
+                outcome: Outcome::Answered,
+                reconciled: false,
+                at: t(5),
+            },
         ];
         // Everything twice, and the call replayed after it ended.
         for e in events.iter().chain(events.iter()) {
@@ -664,6 +892,135 @@ async fn call_records_are_idempotent_on_both_engines() {
                 ),
                 ("1002".to_owned(), Some("answered".to_owned()), Some(3)),
             ]
+        );
+
+        // c2: 1001 is busy (its phone never rings) and the caller hangs up. c3: 1001 is busy,
+        // the dialplan puts the call through to 1002, who answers. Each twice, then replayed.
+        let unreached = |call: &str, outcome: Outcome, at: i64| CallEvent::Unreached {
+            call_id: call.into(),
+            direction: CallDirection::Inbound,
+            caller_number_raw: "0671234567".into(),
+            caller_name: "Resident".into(),
+            dialed_number: "1580".into(),
+            operator_extension: "1001".into(),
+            outcome,
+            reconciled: false,
+            at: t(at),
+        };
+        let finished = |call: &str, outcome: Outcome, at: i64| CallEvent::Finished {
+            call_id: call.into(),
+            outcome,
+            reconciled: false,
+            at: t(at),
+        };
+        let c2 = [
+            unreached("c2", Outcome::Busy, 20),
+            finished("c2", Outcome::Busy, 21),
+        ];
+        let c3 = [
+            unreached("c3", Outcome::Busy, 30),
+            CallEvent::Ringing {
+                call_id: "c3".into(),
+                direction: CallDirection::Inbound,
+                caller_number_raw: "0671234567".into(),
+                caller_name: "Resident".into(),
+                dialed_number: "1580".into(),
+                operator_extension: "1002".into(),
+                at: t(31),
+            },
+            CallEvent::Answered {
+                call_id: "c3".into(),
+                answered_by: "1002".into(),
+                at: t(33),
+            },
+            CallEvent::Ended {
+                call_id: "c3".into(),
+                operator_extension: "1002".into(),
+                outcome: Outcome::Answered,
+                duration_s: Some(7),
+                reconciled: false,
+                at: t(40),
+            },
+            finished("c3", Outcome::Answered, 40),
+        ];
+        for e in c2.iter().flat_map(|e| [e, e]).chain(&c2) {
+            record(&storage, e, t(20)).await.unwrap();
+        }
+        for e in c3.iter().flat_map(|e| [e, e]).chain(&c3) {
+            record(&storage, e, t(30)).await.unwrap();
+        }
+        type CallRow = (
+            String,
+            i64,
+            Option<i64>,
+            Option<String>,
+            Option<i64>,
+            Option<String>,
+        );
+        let calls: Vec<CallRow> = sqlx::query_as(
+            "SELECT call_id, created_at, ringing_at, answered_by, ended_at, outcome FROM calls \
+             WHERE call_id <> 'c1' ORDER BY call_id",
+        )
+        .fetch_all(storage.reader())
+        .await
+        .unwrap();
+        let db = contactd::storage::to_db_time;
+        assert_eq!(
+            calls,
+            vec![
+                (
+                    "c2".to_owned(),
+                    db(t(20)),
+                    None,
+                    None,
+                    Some(db(t(21))),
+                    Some("busy".to_owned())
+                ),
+                (
+                    "c3".to_owned(),
+                    db(t(30)),
+                    Some(db(t(31))),
+                    Some("1002".to_owned()),
+                    Some(db(t(40))),
+                    Some("answered".to_owned())
+                ),
+            ],
+            "{engine:?}"
+        );
+        type CallLegRow = (String, String, Option<i64>, Option<i64>, Option<String>);
+        let legs: Vec<CallLegRow> = sqlx::query_as(
+            "SELECT call_id, operator_extension, rang_at, ended_at, outcome FROM call_legs \
+             WHERE call_id <> 'c1' ORDER BY call_id, operator_extension",
+        )
+        .fetch_all(storage.reader())
+        .await
+        .unwrap();
+        assert_eq!(
+            legs,
+            vec![
+                (
+                    "c2".into(),
+                    "1001".into(),
+                    None,
+                    Some(db(t(20))),
+                    Some("busy".into())
+                ),
+                (
+                    "c3".into(),
+                    "1001".into(),
+                    None,
+                    Some(db(t(30))),
+                    Some("busy".into())
+                ),
+                (
+                    "c3".into(),
+                    "1002".into(),
+                    Some(db(t(31))),
+                    Some(db(t(40))),
+                    Some("answered".into())
+                ),
+            ],
+            "{engine:?}"
         );
         storage.close().await;
     }

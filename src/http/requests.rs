@@ -200,10 +200,14 @@ pub struct CallView {
     pub caller_number: String,
     pub caller_name: String,
     pub dialed_number: String,
-    pub ringing_at: DateTime<Utc>,
+    /// When the first operator phone rang; `null` when none did (e.g. the operator was busy).
+    pub ringing_at: Option<DateTime<Utc>>,
     pub answered_at: Option<DateTime<Utc>>,
     pub answered_by: Option<String>,
+    /// When the call was over (the caller's leg and every operator leg gone).
     pub ended_at: Option<DateTime<Utc>>,
+    /// Once the call is over: `answered` when an operator answered, else the outcome of the
+    /// last operator leg (`abandoned`, `busy`, `no_answer`, `failed`, …).
     pub outcome: Option<String>,
     /// The end was inferred after a PBX reconnect.
     pub reconciled: bool,
@@ -230,7 +234,7 @@ pub async fn call(
         String,
         String,
         String,
-        i64,
+        Option<i64>,
         Option<i64>,
         Option<String>,
         Option<i64>,
@@ -268,7 +272,7 @@ pub async fn call(
         caller_number,
         caller_name,
         dialed_number,
-        ringing_at: from_db_time(ringing_at),
+        ringing_at: ringing_at.map(from_db_time),
         answered_at: answered_at.map(from_db_time),
         answered_by,
         ended_at: ended_at.map(from_db_time),

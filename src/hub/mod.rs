@@ -146,6 +146,10 @@ impl Hub {
     }
 
     /// Applies a call event to the snapshot and broadcasts it. Never waits.
+    ///
+    /// A leg that never rang (`Unreached`: busy, unavailable…) and the end of the whole call
+    /// (`Finished`) are for the call record only: no console showed a pop-up for them, so none
+    /// gets a frame (every `call.ended` an operator sees closes a `call.ringing` it saw).
     pub fn publish(&self, event: &CallEvent) {
         let mut state = self.lock();
         let push = match event {
@@ -226,6 +230,7 @@ impl Hub {
                     end,
                 }
             }
+            CallEvent::Unreached { .. } | CallEvent::Finished { .. } => return,
         };
         // No receivers is fine: nobody is connected.
         let _ = self.inner.tx.send(Arc::new(push));
@@ -412,6 +417,35 @@ mod tests {
         }
         // ringing 1001, ringing 1002, answered (both), ended 1001
         assert_eq!(seen, vec![true, false, true, true]);
+    }
+
+    #[tokio::test]
+    async fn a_phone_that_never_rang_and_the_calls_end_reach_no_console() {
+        let hub = Hub::new(CancellationToken::new(), TaskTracker::new());
+        let mut sub = hub.subscribe("1001");
+        hub.publish(&CallEvent::Unreached {
+            call_id: "c1".into(),
+            direction: CallDirection::Inbound,
+            caller_number_raw: "0671234567".into(),
+            caller_name: "Resident".into(),
+            dialed_number: "1580".into(),
+            operator_extension: "1001".into(),
+            outcome: Outcome::Busy,
+            reconciled: false,
+            at: at(1),
+        });
+        hub.publish(&CallEvent::Finished {
+            call_id: "c1".into(),
+            outcome: Outcome::Busy,
+            reconciled: false,
+            at: at(1),
+        });
+        assert!(matches!(
+            sub.events.try_recv(),
+            Err(broadcast::error::TryRecvError::Empty)
+        ));
+        assert!(hub.snapshot("1001").is_empty());
+        assert_eq!(hub.recent_end("c1", "1001"), None);
     }
 
     #[tokio::test]

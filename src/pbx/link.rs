@@ -361,6 +361,8 @@ impl Consumer {
                 CallEvent::Ringing { .. } => "ringing",
                 CallEvent::Answered { .. } => "answered",
                 CallEvent::Ended { .. } => "ended",
+                CallEvent::Unreached { .. } => "unreached",
+                CallEvent::Finished { .. } => "finished",
             };
             self.metrics
                 .metrics
@@ -418,6 +420,34 @@ fn log_event(event: &CallEvent) {
             duration_s,
             reconciled,
             "call ended"
+        ),
+        CallEvent::Unreached {
+            call_id,
+            caller_number_raw,
+            operator_extension,
+            direction,
+            outcome,
+            reconciled,
+            ..
+        } => tracing::info!(
+            call_id,
+            extension = %operator_extension,
+            caller = %CallerNumber::from_pbx(caller_number_raw).masked(),
+            ?direction,
+            outcome = outcome_str(*outcome),
+            reconciled,
+            "operator phone never rang"
+        ),
+        CallEvent::Finished {
+            call_id,
+            outcome,
+            reconciled,
+            ..
+        } => tracing::info!(
+            call_id,
+            outcome = outcome_str(*outcome),
+            reconciled,
+            "call finished"
         ),
     }
 }

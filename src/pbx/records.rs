@@ -1,6 +1,12 @@
 //! Call records: the call tracker's events written to `calls` and `call_legs` by a task of its
 //! own, behind a bounded queue, so the PBX event path never waits on the database.
 //!
+//! A call's row in `calls` is made by its first leg event: `Ringing`, or `Unreached` when the
+//! first phone dialled never rang (busy, unavailable, …: `ringing_at` stays empty until a phone
+//! does ring). Each operator leg gets a `call_legs` row (`rang_at` empty when it never rang).
+//! `Finished` completes the call row (end time and outcome) once the caller's leg is gone too,
+//! so a busy first operator does not close a call the dialplan then puts through to a colleague.
+//!
 //! Every write is an idempotent upsert (`ON CONFLICT … DO NOTHING / DO UPDATE … WHERE`), the same
 //! SQL on SQLite and PostgreSQL: a replayed or duplicated event, or a call seen again after a
 //! reconnect, never makes a second record or moves a first time.
@@ -60,10 +66,13 @@ pub async fn record(
             tracing::Span::current().record("call_id", call_id.as_str());
             let caller = CallerNumber::from_pbx(caller_number_raw);
             let mut tx = storage.writer().begin().await?;
+            // The first phone that rings sets `ringing_at`, also when an unreached leg (a busy
+            // operator) made the row before.
             sqlx::query(
                 "INSERT INTO calls (call_id, direction, caller_number, caller_number_raw, \
                  caller_name, dialed_number, created_at, ringing_at, reconciled) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0) ON CONFLICT (call_id) DO NOTHING",
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0) ON CONFLICT (call_id) DO UPDATE \
+                 SET ringing_at = excluded.ringing_at WHERE calls.ringing_at IS NULL",
             )
             .bind(call_id)
             .bind(direction_str(*direction))
@@ -111,8 +120,7 @@ pub async fn record(
             at,
         } => {
             tracing::Span::current().record("call_id", call_id.as_str());
-            let reconciled = i64::from(*reconciled);
-            let mut tx = storage.writer().begin().await?;
+            // The call row itself is completed by `Finished`.
             sqlx::query(
                 "INSERT INTO call_legs (call_id, operator_extension, rang_at, ended_at, outcome, \
                  duration_s, reconciled) VALUES ($1, $2, $3, $4, $5, $6, $7) \
@@ -127,26 +135,71 @@ pub async fn record(
             .bind(to_db_time(*at))
             .bind(outcome_str(*outcome))
             .bind(duration_s.map(i64::from))
-            .bind(reconciled)
+            .bind(i64::from(*reconciled))
+            .execute(storage.writer())
+            .await?;
+        }
+        CallEvent::Unreached {
+            call_id,
+            direction,
+            caller_number_raw,
+            caller_name,
+            dialed_number,
+            operator_extension,
+            outcome,
+            reconciled,
+            at,
+        } => {
+            tracing::Span::current().record("call_id", call_id.as_str());
+            let caller = CallerNumber::from_pbx(caller_number_raw);
+            let mut tx = storage.writer().begin().await?;
+            sqlx::query(
+                "INSERT INTO calls (call_id, direction, caller_number, caller_number_raw, \
+                 caller_name, dialed_number, created_at, ringing_at, reconciled) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, 0) ON CONFLICT (call_id) DO NOTHING",
+            )
+            .bind(call_id)
+            .bind(direction_str(*direction))
+            .bind(caller.as_str())
+            .bind(caller_number_raw)
+            .bind(caller_name)
+            .bind(dialed_number)
+            .bind(to_db_time(now))
             .execute(&mut *tx)
             .await?;
-            // The call is over once no leg is left ringing or talking; answered by anyone means
-            // answered, else the last leg's outcome.
+            // An existing row for this operator means its phone was reached earlier in the
+            // call: that leg keeps its own record.
             sqlx::query(
-                "UPDATE calls SET ended_at = $1, \
-                 outcome = CASE WHEN answered_by IS NOT NULL THEN 'answered' ELSE $2 END, \
-                 reconciled = $3 \
-                 WHERE call_id = $4 AND ended_at IS NULL AND NOT EXISTS \
-                 (SELECT 1 FROM call_legs l WHERE l.call_id = $5 AND l.ended_at IS NULL)",
+                "INSERT INTO call_legs (call_id, operator_extension, rang_at, ended_at, outcome, \
+                 duration_s, reconciled) VALUES ($1, $2, NULL, $3, $4, NULL, $5) \
+                 ON CONFLICT (call_id, operator_extension) DO NOTHING",
             )
+            .bind(call_id)
+            .bind(operator_extension)
             .bind(to_db_time(*at))
             .bind(outcome_str(*outcome))
-            .bind(reconciled)
-            .bind(call_id)
-            .bind(call_id)
+            .bind(i64::from(*reconciled))
             .execute(&mut *tx)
             .await?;
             tx.commit().await?;
+        }
+        CallEvent::Finished {
+            call_id,
+            outcome,
+            reconciled,
+            at,
+        } => {
+            tracing::Span::current().record("call_id", call_id.as_str());
+            sqlx::query(
+                "UPDATE calls SET ended_at = $1, outcome = $2, reconciled = $3 \
+                 WHERE call_id = $4 AND ended_at IS NULL",
+            )
+            .bind(to_db_time(*at))
+            .bind(outcome_str(*outcome))
+            .bind(i64::from(*reconciled))
+            .bind(call_id)
+            .execute(storage.writer())
+            .await?;
         }
     }
     Ok(())

@@ -4,9 +4,14 @@
 //!
 //! Model: a call is keyed by its caller leg (`call_id` = that channel's linked id, or its id).
 //! Each operator leg dialled for it (one for `Dial()`, several for a ring-all queue) is a `Leg`
-//! with the operator extension to notify. `Ringing` and `Ended` are per (call, extension): every
-//! `Ringing` is followed by exactly one `Ended` for the same call and extension; `Answered` is
-//! once per call. For a call an operator places (ARI originate, then `Dial()` out through a
+//! with the operator extension to notify. Every leg ends exactly once, in one of two ways:
+//! a leg whose phone rang emits `Ringing` and later exactly one `Ended` for the same call and
+//! extension; a leg that ends without ever ringing (the phone answered 486 Busy Here, was
+//! unavailable or congested, or the caller gave up before the 180) emits one `Unreached` and
+//! nothing else, since there was nothing to pop up. `Answered` is once per call. `Finished` is
+//! once per call, when the caller's leg and every operator leg are gone: that is when the call
+//! record is complete (a busy first operator does not end a call the dialplan then puts through
+//! to a colleague). For a call an operator places (ARI originate, then `Dial()` out through a
 //! trunk) the leg is the far party's channel and the extension is the originating operator's.
 //! Replayed or duplicated events emit nothing new: channels that are gone are remembered
 //! (bounded) and ignored.
@@ -73,7 +78,7 @@ pub enum CallEvent {
         answered_by: String,
         at: DateTime<Utc>,
     },
-    /// The call is over for `operator_extension`.
+    /// The call is over for `operator_extension`, whose phone rang (follows its `Ringing`).
     Ended {
         call_id: String,
         operator_extension: String,
@@ -82,6 +87,33 @@ pub enum CallEvent {
         duration_s: Option<u32>,
         /// True when the end was inferred by `reconcile` (the PBX link was down), so the
         /// outcome is a best guess and `at` is when we noticed.
+        reconciled: bool,
+        at: DateTime<Utc>,
+    },
+    /// `operator_extension` was dialled for the call, but its phone never rang: busy, no
+    /// answer without a 180, unavailable, congestion, or the caller hung up first. No pop-up
+    /// ever showed it, so operators are not told; the call record is. Carries the call's
+    /// details because it may be the first (or only) thing recorded about the call.
+    Unreached {
+        call_id: String,
+        direction: CallDirection,
+        /// As in `Ringing`.
+        caller_number_raw: String,
+        caller_name: String,
+        dialed_number: String,
+        operator_extension: String,
+        outcome: Outcome,
+        /// As in `Ended`.
+        reconciled: bool,
+        at: DateTime<Utc>,
+    },
+    /// The whole call is over: the caller's leg and every operator leg are gone. Once per call,
+    /// after every leg's `Ended` or `Unreached`. `outcome` is `Answered` when any operator
+    /// answered, else the outcome of the last operator leg to end.
+    Finished {
+        call_id: String,
+        outcome: Outcome,
+        /// True when the end was inferred by `reconcile`.
         reconciled: bool,
         at: DateTime<Utc>,
     },
@@ -118,6 +150,8 @@ struct Call {
     legs: Vec<Leg>,
     answered_by: Option<String>,
     caller_gone: bool,
+    /// The outcome of the operator leg that ended last.
+    last_outcome: Option<Outcome>,
 }
 
 /// Folds PBX events into calls; see the module documentation.
@@ -195,8 +229,11 @@ impl CallTracker {
 
     /// After a reconnect: compares what the tracker believes with the PBX's current channels
     /// (`GET /ari/channels`, as snapshots) and emits what was missed: `Ringing` (and `Answered`)
-    /// for operator phones ringing (or answered) now that the tracker did not know about, and
-    /// `Ended { reconciled: true }` for tracked legs whose channels are gone.
+    /// for operator phones ringing (or answered) now that the tracker did not know about;
+    /// `Ended { reconciled: true }` for tracked legs whose channels are gone (`Unreached` for
+    /// those that never rang, e.g. a busy phone whose 486 came while the link was down), and
+    /// `Finished { reconciled: true }` for the calls that are over. A call that began and ended
+    /// entirely while the link was down cannot be seen: Asterisk does not replay it.
     pub fn reconcile(&mut self, channels: &[ChannelSnapshot], at: DateTime<Utc>) -> Vec<CallEvent> {
         let mut out = Vec::new();
         let present: HashMap<&str, &ChannelSnapshot> = channels
@@ -288,6 +325,7 @@ impl CallTracker {
                 legs: Vec::new(),
                 answered_by: None,
                 caller_gone: false,
+                last_outcome: None,
             });
             call.legs.push(Leg {
                 channel_id: snap.channel_id.clone(),
@@ -382,6 +420,7 @@ impl CallTracker {
                     legs: Vec::new(),
                     answered_by: None,
                     caller_gone: false,
+                    last_outcome: None,
                 },
                 CallDirection::Outbound => {
                     let dialed = dialstring
@@ -401,6 +440,7 @@ impl CallTracker {
                         legs: Vec::new(),
                         answered_by: None,
                         caller_gone: false,
+                        last_outcome: None,
                     }
                 }
             });
@@ -525,6 +565,18 @@ impl CallTracker {
         if finished {
             let call = self.calls.remove(&call_id);
             if let Some(call) = call {
+                let outcome = match (&call.answered_by, call.last_outcome) {
+                    (Some(_), _) => Outcome::Answered,
+                    (None, Some(last)) => last,
+                    // Every tracked call has a leg, and it ended above; kept total anyway.
+                    (None, None) => Outcome::Failed,
+                };
+                out.push(CallEvent::Finished {
+                    call_id: call.id.clone(),
+                    outcome,
+                    reconciled,
+                    at,
+                });
                 for leg in call.legs {
                     self.chan_call.remove(&leg.channel_id);
                 }
@@ -547,10 +599,11 @@ impl CallTracker {
     }
 }
 
-/// Ends leg `i` of `call` (if it rang and is not yet ended) with the best-known outcome:
-/// talked → answered; Q.850 26 or a colleague answered → answered elsewhere; then the dial
-/// status or Q.850 cause (busy 17/21, no answer 18/19, congestion/unavailable → failed); else
-/// abandoned when the caller hung up first (or the end was only reconciled), failed otherwise.
+/// Ends leg `i` of `call` (if not yet ended) with the best-known outcome: talked → answered;
+/// Q.850 26 or a colleague answered → answered elsewhere; then the dial status or Q.850 cause
+/// (busy 17/21, no answer 18/19, congestion/unavailable → failed); else abandoned when the
+/// caller hung up first (or the end was only reconciled), failed otherwise. A leg that rang
+/// emits `Ended`; one that never rang emits `Unreached`.
 fn end_leg(
     call: &mut Call,
     i: usize,
@@ -566,9 +619,6 @@ fn end_leg(
         return;
     }
     leg.ended = true;
-    if !leg.rang {
-        return;
-    }
     let (outcome, duration_s) = match leg.answered_at {
         // A reconciled end happened at some unknown time before `at`: no talk time then.
         Some(up) => (Outcome::Answered, (!reconciled).then(|| seconds(up, at))),
@@ -588,14 +638,30 @@ fn end_leg(
             (outcome, None)
         }
     };
-    out.push(CallEvent::Ended {
-        call_id: call.id.clone(),
-        operator_extension: leg.extension.clone(),
-        outcome,
-        duration_s,
-        reconciled,
-        at,
-    });
+    let event = if leg.rang {
+        CallEvent::Ended {
+            call_id: call.id.clone(),
+            operator_extension: leg.extension.clone(),
+            outcome,
+            duration_s,
+            reconciled,
+            at,
+        }
+    } else {
+        CallEvent::Unreached {
+            call_id: call.id.clone(),
+            direction: call.direction,
+            caller_number_raw: call.caller_number.clone(),
+            caller_name: call.caller_name.clone(),
+            dialed_number: call.dialed_number.clone(),
+            operator_extension: leg.extension.clone(),
+            outcome,
+            reconciled,
+            at,
+        }
+    };
+    out.push(event);
+    call.last_outcome = Some(outcome);
 }
 
 fn seconds(from: DateTime<Utc>, to: DateTime<Utc>) -> u32 {
@@ -625,4 +691,308 @@ fn find_caller_leg<'a>(
         })
         .max_by_key(|c| c.created_at)
         .copied()
+}
+
+#[cfg(test)]
+mod tests {
+    //! Legs that never ring, built by hand in the shape of the captures (the simulator derives
+    //! its `busy` call the same way): a trunk leg dials operator 1001, whose phone answers with
+    //! a final failure instead of a 180. The captured calls are in `tests/tracker.rs`.
+
+    use super::*;
+
+    const CALL: &str = "1795859908.2";
+    const PHONE: &str = "1795859908.3";
+
+    fn t(ms: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp_millis(1_795_859_908_703 + ms).unwrap()
+    }
+
+    fn trunk() -> ChannelSnapshot {
+        ChannelSnapshot {
+            channel_id: CALL.into(),
+            name: "PJSIP/trunk-00000002".into(),
+            extension: None,
+            state: LegState::Ring,
+            caller_number: "0671234567".into(),
+            caller_name: "Resident".into(),
+            connected_number: String::new(),
+            connected_name: String::new(),
+            dialed_exten: "1580".into(),
+            dialplan_app: "Dial".into(),
+            linked_id: None,
+            created_at: t(0),
+        }
+    }
+
+    fn phone(id: &str, ext: &str, state: LegState) -> ChannelSnapshot {
+        ChannelSnapshot {
+            channel_id: id.into(),
+            name: format!("PJSIP/{ext}-00000003"),
+            extension: Some(ext.into()),
+            state,
+            caller_number: "1580".into(),
+            caller_name: String::new(),
+            connected_number: "0671234567".into(),
+            connected_name: "Resident".into(),
+            dialed_exten: "1580".into(),
+            dialplan_app: "AppDial".into(),
+            linked_id: None,
+            created_at: t(2),
+        }
+    }
+
+    fn created(channel: ChannelSnapshot, ms: i64) -> PbxEvent {
+        PbxEvent::ChannelCreated { channel, at: t(ms) }
+    }
+
+    fn dial(peer: ChannelSnapshot, status: DialStatus, ms: i64) -> PbxEvent {
+        PbxEvent::Dial {
+            caller: Some(Box::new(trunk())),
+            dialstring: peer.extension.clone(),
+            peer,
+            status,
+            at: t(ms),
+        }
+    }
+
+    fn hangup_request(id: &str, cause: Option<u32>, soft: bool, ms: i64) -> PbxEvent {
+        PbxEvent::HangupRequested {
+            channel_id: id.into(),
+            cause,
+            soft,
+            tech_cause: None,
+            at: t(ms),
+        }
+    }
+
+    fn hangup(id: &str, cause: u32, ms: i64) -> PbxEvent {
+        PbxEvent::Hangup {
+            channel_id: id.into(),
+            cause: Some(cause),
+            cause_txt: String::new(),
+            at: t(ms),
+        }
+    }
+
+    /// `Dial(PJSIP/1001,30)` that fails without a 180: the phone's final answer comes after
+    /// 500 ms, then the dialplan's `Hangup()` (soft request) ends the caller's leg.
+    fn failed_dial(status: DialStatus, cause: u32) -> Vec<PbxEvent> {
+        vec![
+            created(trunk(), 0),
+            created(phone(PHONE, "1001", LegState::Down), 2),
+            dial(phone(PHONE, "1001", LegState::Down), DialStatus::Started, 3),
+            hangup_request(PHONE, Some(cause), false, 500),
+            dial(phone(PHONE, "1001", LegState::Down), status, 500),
+            hangup(PHONE, cause, 501),
+            hangup_request(CALL, None, true, 501),
+            hangup(CALL, cause, 502),
+        ]
+    }
+
+    fn run(tracker: &mut CallTracker, events: &[PbxEvent]) -> Vec<CallEvent> {
+        events.iter().flat_map(|e| tracker.apply(e)).collect()
+    }
+
+    fn unreached(ext: &str, outcome: Outcome, reconciled: bool, at: DateTime<Utc>) -> CallEvent {
+        CallEvent::Unreached {
+            call_id: CALL.into(),
+            direction: CallDirection::Inbound,
+            caller_number_raw: "0671234567".into(),
+            caller_name: "Resident".into(),
+            dialed_number: "1580".into(),
+            operator_extension: ext.into(),
+            outcome,
+            reconciled,
+            at,
+        }
+    }
+
+    fn finished(outcome: Outcome, reconciled: bool, at: DateTime<Utc>) -> CallEvent {
+        CallEvent::Finished {
+            call_id: CALL.into(),
+            outcome,
+            reconciled,
+            at,
+        }
+    }
+
+    #[test]
+    fn a_phone_that_never_rings_is_unreached_with_the_dial_outcome_and_the_call_finishes() {
+        for (status, cause, outcome) in [
+            (DialStatus::Busy, 17, Outcome::Busy),
+            (DialStatus::NoAnswer, 19, Outcome::NoAnswer),
+            (DialStatus::ChanUnavail, 20, Outcome::Failed),
+            (DialStatus::Congestion, 34, Outcome::Failed),
+        ] {
+            let events = failed_dial(status.clone(), cause);
+            let mut tr = CallTracker::new();
+            assert_eq!(
+                run(&mut tr, &events),
+                vec![
+                    unreached("1001", outcome, false, t(501)),
+                    finished(outcome, false, t(502)),
+                ],
+                "{status:?}"
+            );
+            assert_eq!(tr.active_calls(), 0, "{status:?}");
+            // A replay of the whole call, and every event twice, add nothing.
+            assert_eq!(run(&mut tr, &events), vec![], "{status:?}");
+            let doubled: Vec<PbxEvent> =
+                events.iter().flat_map(|e| [e.clone(), e.clone()]).collect();
+            let mut fresh = CallTracker::new();
+            assert_eq!(run(&mut fresh, &doubled).len(), 2, "{status:?}");
+        }
+    }
+
+    #[test]
+    fn the_busy_cause_alone_is_enough_when_the_dial_status_was_missed() {
+        let mut events = failed_dial(DialStatus::Busy, 17);
+        events.remove(4); // no Dial BUSY: only the hangup causes say busy
+        let mut tr = CallTracker::new();
+        assert_eq!(
+            run(&mut tr, &events),
+            vec![
+                unreached("1001", Outcome::Busy, false, t(501)),
+                finished(Outcome::Busy, false, t(502)),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_caller_who_hangs_up_before_the_phone_rings_abandoned_the_call() {
+        let events = [
+            created(trunk(), 0),
+            created(phone(PHONE, "1001", LegState::Down), 2),
+            dial(phone(PHONE, "1001", LegState::Down), DialStatus::Started, 3),
+            hangup_request(CALL, None, false, 40),
+            dial(phone(PHONE, "1001", LegState::Down), DialStatus::Cancel, 40),
+            hangup(PHONE, 127, 41),
+            hangup(CALL, 127, 42),
+        ];
+        let mut tr = CallTracker::new();
+        assert_eq!(
+            run(&mut tr, &events),
+            vec![
+                unreached("1001", Outcome::Abandoned, false, t(41)),
+                finished(Outcome::Abandoned, false, t(42)),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_busy_operator_does_not_end_a_call_put_through_to_a_colleague() {
+        let colleague = "1795859908.4";
+        let mut events = failed_dial(DialStatus::Busy, 17);
+        events.truncate(6); // the caller stays: the dialplan dials 1002 next
+        events.extend([
+            created(phone(colleague, "1002", LegState::Down), 510),
+            dial(
+                phone(colleague, "1002", LegState::Down),
+                DialStatus::Started,
+                511,
+            ),
+            PbxEvent::Ringing {
+                channel_id: colleague.into(),
+                at: t(512),
+            },
+            PbxEvent::Answered {
+                channel_id: colleague.into(),
+                at: t(2512),
+            },
+            hangup(colleague, 16, 6512),
+            hangup(CALL, 16, 6513),
+        ]);
+        let mut tr = CallTracker::new();
+        assert_eq!(
+            run(&mut tr, &events),
+            vec![
+                unreached("1001", Outcome::Busy, false, t(501)),
+                CallEvent::Ringing {
+                    call_id: CALL.into(),
+                    direction: CallDirection::Inbound,
+                    caller_number_raw: "0671234567".into(),
+                    caller_name: "Resident".into(),
+                    dialed_number: "1580".into(),
+                    operator_extension: "1002".into(),
+                    at: t(512),
+                },
+                CallEvent::Answered {
+                    call_id: CALL.into(),
+                    answered_by: "1002".into(),
+                    at: t(2512),
+                },
+                CallEvent::Ended {
+                    call_id: CALL.into(),
+                    operator_extension: "1002".into(),
+                    outcome: Outcome::Answered,
+                    duration_s: Some(4),
+                    reconciled: false,
+                    at: t(6512),
+                },
+                finished(Outcome::Answered, false, t(6513)),
+            ]
+        );
+        assert_eq!(tr.active_calls(), 0);
+    }
+
+    #[test]
+    fn a_busy_answer_missed_while_the_link_was_down_is_reconciled_once() {
+        let events = failed_dial(DialStatus::Busy, 17);
+        let later = t(5000);
+
+        // The link dropped after the Dial BUSY: the outcome is known, the end is inferred.
+        let mut tr = CallTracker::new();
+        assert_eq!(run(&mut tr, &events[..5]), vec![]);
+        assert_eq!(
+            tr.reconcile(&[], later),
+            vec![
+                unreached("1001", Outcome::Busy, true, later),
+                finished(Outcome::Busy, true, later),
+            ]
+        );
+        assert_eq!(tr.active_calls(), 0);
+        assert_eq!(tr.reconcile(&[], later), vec![]);
+        assert_eq!(
+            run(&mut tr, &events[5..]),
+            vec![],
+            "late events add nothing"
+        );
+
+        // It dropped right after the dial started: gone unseen is a best guess (abandoned).
+        let mut tr = CallTracker::new();
+        assert_eq!(run(&mut tr, &events[..3]), vec![]);
+        assert_eq!(
+            tr.reconcile(&[], later),
+            vec![
+                unreached("1001", Outcome::Abandoned, true, later),
+                finished(Outcome::Abandoned, true, later),
+            ]
+        );
+        assert_eq!(run(&mut tr, &events[3..]), vec![]);
+        assert_eq!(tr.active_calls(), 0);
+    }
+
+    #[test]
+    fn a_caller_still_present_after_the_reconnect_finishes_the_call_later() {
+        let events = failed_dial(DialStatus::Busy, 17);
+        let mut tr = CallTracker::new();
+        run(&mut tr, &events[..5]);
+        // The phone's leg is gone; the caller's is still there (hearing the busy tone).
+        let present = [trunk()];
+        assert_eq!(
+            tr.reconcile(&present, t(1000)),
+            vec![unreached("1001", Outcome::Busy, true, t(1000))]
+        );
+        assert_eq!(tr.active_calls(), 1);
+        let caller_hangs_up = [
+            hangup_request(CALL, None, false, 3000),
+            hangup(CALL, 16, 3001),
+        ];
+        assert_eq!(
+            run(&mut tr, &caller_hangs_up),
+            vec![finished(Outcome::Busy, false, t(3001))]
+        );
+        assert_eq!(tr.active_calls(), 0);
+    }
 }

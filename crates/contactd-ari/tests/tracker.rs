@@ -1,5 +1,6 @@
 //! The call tracker on every real capture: the exact `CallEvent` sequence each call emits,
-//! replays and duplicates, and reconciliation after a reconnect.
+//! replays and duplicates, and reconciliation after a reconnect. (Legs that never ring — busy,
+//! unavailable — were not captured; the tracker's unit tests build them.)
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
 
@@ -65,6 +66,15 @@ fn ended(call: &str, ext: &str, outcome: Outcome, dur: Option<u32>, at: &str) ->
     }
 }
 
+fn finished(call: &str, outcome: Outcome, at: &str) -> CallEvent {
+    CallEvent::Finished {
+        call_id: call.into(),
+        outcome,
+        reconciled: false,
+        at: t(at),
+    }
+}
+
 #[test]
 fn answered_by_1001() {
     let c = "1795859899.0";
@@ -80,6 +90,7 @@ fn answered_by_1001() {
                 Some(4),
                 "2026-11-28T09:58:25.343+0000"
             ),
+            finished(c, Outcome::Answered, "2026-11-28T09:58:25.343+0000"),
         ]
     );
 }
@@ -99,6 +110,7 @@ fn answered_with_linkedid_channelvars_uses_the_linkedid() {
                 Some(4),
                 "2026-11-28T09:56:23.409+0000"
             ),
+            finished(c, Outcome::Answered, "2026-11-28T09:56:23.409+0000"),
         ]
     );
 }
@@ -118,6 +130,7 @@ fn bridges_while_talking_call() {
                 Some(5),
                 "2026-11-28T10:05:47.320+0000"
             ),
+            finished(c, Outcome::Answered, "2026-11-28T10:05:47.320+0000"),
         ]
     );
 }
@@ -136,6 +149,7 @@ fn abandoned_while_ringing() {
                 None,
                 "2026-11-28T09:58:33.711+0000"
             ),
+            finished(c, Outcome::Abandoned, "2026-11-28T09:58:33.712+0000"),
         ]
     );
 }
@@ -154,6 +168,7 @@ fn channels_while_ringing_call_is_abandoned() {
                 None,
                 "2026-11-28T10:05:36.936+0000"
             ),
+            finished(c, Outcome::Abandoned, "2026-11-28T10:05:36.936+0000"),
         ]
     );
 }
@@ -181,6 +196,7 @@ fn queue_ring_all_answered_by_1002() {
                 Some(3),
                 "2026-11-28T10:05:13.661+0000"
             ),
+            finished(c, Outcome::Answered, "2026-11-28T10:05:13.661+0000"),
         ]
     );
 }
@@ -208,6 +224,7 @@ fn originated_survey_call_is_outbound_from_1001() {
                 Some(4),
                 "2026-11-28T10:06:11.836+0000"
             ),
+            finished(c, Outcome::Answered, "2026-11-28T10:06:11.837+0000"),
         ]
     );
 }
@@ -229,7 +246,7 @@ fn every_ringing_is_followed_by_one_ended() {
                 operator_extension,
                 ..
             } => Some((call_id.clone(), operator_extension.clone())),
-            CallEvent::Answered { .. } => None,
+            _ => None,
         };
         let rings: Vec<_> = out
             .iter()
@@ -247,6 +264,17 @@ fn every_ringing_is_followed_by_one_ended() {
         r.sort();
         e.sort();
         assert_eq!(r, e, "{name}: Ringing/Ended mismatch");
+        // Every captured phone rang, and each call finishes once, as its last event.
+        assert!(
+            !out.iter().any(|e| matches!(e, CallEvent::Unreached { .. })),
+            "{name}"
+        );
+        let finished: Vec<&CallEvent> = out
+            .iter()
+            .filter(|e| matches!(e, CallEvent::Finished { .. }))
+            .collect();
+        assert_eq!(finished.len(), 1, "{name}: {out:?}");
+        assert_eq!(out.last(), Some(finished[0]), "{name}");
     }
 }
 
@@ -345,13 +373,16 @@ fn reconcile_after_starting_during_ringing_emits_ringing_then_the_end() {
     assert_eq!(tr.reconcile(&ringing_channels(), t(GET_AT)), vec![]);
     assert_eq!(
         run(&mut tr, &after),
-        vec![ended(
-            c,
-            "1001",
-            Outcome::Abandoned,
-            None,
-            "2026-11-28T10:05:36.936+0000"
-        )]
+        vec![
+            ended(
+                c,
+                "1001",
+                Outcome::Abandoned,
+                None,
+                "2026-11-28T10:05:36.936+0000"
+            ),
+            finished(c, Outcome::Abandoned, "2026-11-28T10:05:36.936+0000"),
+        ]
     );
     assert_eq!(tr.active_calls(), 0);
 }
@@ -362,7 +393,7 @@ fn reconcile_with_a_tracker_that_saw_everything_emits_nothing() {
     let mut tr = CallTracker::new();
     assert_eq!(run(&mut tr, &before).len(), 1);
     assert_eq!(tr.reconcile(&ringing_channels(), t(GET_AT)), vec![]);
-    assert_eq!(run(&mut tr, &after).len(), 1);
+    assert_eq!(run(&mut tr, &after).len(), 2); // Ended, Finished
 }
 
 #[test]
@@ -373,14 +404,22 @@ fn reconcile_ends_calls_whose_channels_are_gone() {
     let later = t("2026-11-28T10:05:40.000+0000");
     assert_eq!(
         tr.reconcile(&[], later),
-        vec![CallEvent::Ended {
-            call_id: "1795860332.7".into(),
-            operator_extension: "1001".into(),
-            outcome: Outcome::Abandoned,
-            duration_s: None,
-            reconciled: true,
-            at: later,
-        }]
+        vec![
+            CallEvent::Ended {
+                call_id: "1795860332.7".into(),
+                operator_extension: "1001".into(),
+                outcome: Outcome::Abandoned,
+                duration_s: None,
+                reconciled: true,
+                at: later,
+            },
+            CallEvent::Finished {
+                call_id: "1795860332.7".into(),
+                outcome: Outcome::Abandoned,
+                reconciled: true,
+                at: later,
+            }
+        ]
     );
     assert_eq!(tr.active_calls(), 0);
     // Events delivered late for the vanished channels emit nothing.
@@ -401,14 +440,22 @@ fn reconcile_of_a_talking_call_then_gone() {
     let later = t("2026-11-28T10:06:00.000+0000");
     assert_eq!(
         tr.reconcile(&[], later),
-        vec![CallEvent::Ended {
-            call_id: "1795860340.9".into(),
-            operator_extension: "1001".into(),
-            outcome: Outcome::Answered,
-            duration_s: None,
-            reconciled: true,
-            at: later,
-        }]
+        vec![
+            CallEvent::Ended {
+                call_id: "1795860340.9".into(),
+                operator_extension: "1001".into(),
+                outcome: Outcome::Answered,
+                duration_s: None,
+                reconciled: true,
+                at: later,
+            },
+            CallEvent::Finished {
+                call_id: "1795860340.9".into(),
+                outcome: Outcome::Answered,
+                reconciled: true,
+                at: later,
+            }
+        ]
     );
     // A fresh tracker does not pop up a call that is already being talked.
     let mut fresh = CallTracker::new();
