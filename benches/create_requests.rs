@@ -4,6 +4,11 @@
 //! Baseline in the same run: `GET /api/v1/me` over the same client, connections and session
 //! check, with no write — so the ratio shows what the write path costs on this machine.
 //!
+//! Registrations are written by group commit (`requests::CreateQueue`); "mean batch" is
+//! `contactd_requests_registered_total / contactd_request_batches_total` from `/metrics`. With
+//! one batch at a time, the in-flight requests settle into two cohorts — one being written while
+//! the other travels through HTTP — so the mean batch is about half of the requests in flight.
+//!
 //! `cargo bench --bench create_requests` — targets: ≥ 2,000 creates/s on SQLite and ≥ 5,000/s on
 //! PostgreSQL (2 cores). PostgreSQL is skipped when unreachable (set CONTACTD_TEST_POSTGRES_URL).
 // Test and bench code: a failed setup step should stop the run with its message.
