@@ -38,8 +38,14 @@
 //! a `current_thread` runtime, i.e. on one core; events/s is frames over wall time. The
 //! WebSocket read itself is not in this figure (the relay baseline shows a socket hop's cost).
 //!
+//! **Breakdown.** For the same callers, one after another on an idle daemon-configured storage:
+//! the caller-history lookup alone (`hub::caller_history`), the part of the pop-up path that the
+//! relay has no counterpart for and that no socket hop explains.
+//!
 //! `cargo bench --bench popup_latency` — targets: pop-up p99 ≤ 1 ms and p50 ≤ 2× the bare
-//! relay's p50; ingestion ≥ 50,000 events/s on one core.
+//! relay's p50; ingestion ≥ 50,000 events/s on one core. `POPUP_BENCH_DB=/path/file.db` keeps
+//! the seeded database there and reuses it on the next run (for profiling; each run adds its call
+//! records to it).
 // Test and bench code: a failed setup step should stop the run with its message.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -857,6 +863,37 @@ async fn run_contactd(db_url: &str, calls: &[Planned]) -> (Phase, Vec<String>, P
     (phase, texts, pbx)
 }
 
+/// The caller-history lookup alone for every call of the schedule, one after another.
+async fn lookup_alone(config: &Config, calls: &[Planned]) -> String {
+    let storage = contactd::storage::Storage::connect(&config.database)
+        .await
+        .expect("storage");
+    let mut took = Vec::with_capacity(calls.len());
+    for c in calls {
+        let caller = contactd_domain::CallerNumber::from_pbx(&c.spec.caller);
+        let started = Instant::now();
+        let history = contactd::hub::caller_history(&storage, &caller)
+            .await
+            .expect("history");
+        took.push(started.elapsed());
+        assert!(
+            history.applicant.is_some(),
+            "caller {} unknown",
+            c.spec.caller
+        );
+    }
+    storage.close().await;
+    took.sort();
+    format!(
+        "caller_history alone, {} lookups one at a time: p50 {:.0} µs, p95 {:.0} µs, p99 {:.0} µs, max {:.0} µs",
+        took.len(),
+        us(pct(&took, 0.50)),
+        us(pct(&took, 0.95)),
+        us(pct(&took, 0.99)),
+        us(pct(&took, 1.0))
+    )
+}
+
 // ---------------------------------------------------------------------------------------------
 // The bare relay
 
@@ -1084,18 +1121,25 @@ fn main() {
         .build()
         .expect("runtime");
     let dir = tempfile::tempdir().expect("tempdir");
-    let db_path = dir.path().join("contactd.db");
+    let kept = std::env::var_os("POPUP_BENCH_DB").map(std::path::PathBuf::from);
+    let db_path = kept
+        .clone()
+        .unwrap_or_else(|| dir.path().join("contactd.db"));
     let db_url = format!("sqlite://{}", db_path.display());
     let (contactd, relay, frames, pbx) = runtime.block_on(async {
         let now = SystemClock.now();
         let text = format!("[database]\nurl = \"{db_url}\"\n[http]\nlisten = \"127.0.0.1:0\"\n");
         let config = Config::from_toml(&text, Path::new("bench.toml"), &[]).expect("config");
-        let secs = seed(&config, &db_path, now).await;
-        let size = std::fs::metadata(&db_path).map(|m| m.len()).unwrap_or(0);
-        println!(
-            "seeded {APPLICANTS} applicants (with phones) and {REQUESTS} requests (with executors) in {secs:.1} s; database {:.0} MB",
-            size as f64 / 1e6
-        );
+        if kept.is_some() && db_path.exists() {
+            println!("reusing the database seeded earlier at {}", db_path.display());
+        } else {
+            let secs = seed(&config, &db_path, now).await;
+            let size = std::fs::metadata(&db_path).map(|m| m.len()).unwrap_or(0);
+            println!(
+                "seeded {APPLICANTS} applicants (with phones) and {REQUESTS} requests (with executors) in {secs:.1} s; database {:.0} MB",
+                size as f64 / 1e6
+            );
+        }
         let calls = schedule();
         println!(
             "schedule: {} calls at {CALLS_PER_SECOND}/s (Poisson), {} s warm-up + {} s measured, {OPERATORS} operators",
@@ -1103,7 +1147,8 @@ fn main() {
             WARMUP.as_secs(),
             MEASURED.as_secs()
         );
-        let (contactd, frames, pbx) = run_contactd(&db_url, &calls).await;
+        let (mut contactd, frames, pbx) = run_contactd(&db_url, &calls).await;
+        contactd.notes.push(lookup_alone(&config, &calls).await);
         let relay = run_relay(&calls).await;
         (contactd, relay, frames, pbx)
     });
