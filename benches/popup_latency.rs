@@ -45,7 +45,8 @@
 //! `cargo bench --bench popup_latency` — targets: pop-up p99 ≤ 1 ms and p50 ≤ 2× the bare
 //! relay's p50; ingestion ≥ 50,000 events/s on one core. `POPUP_BENCH_DB=/path/file.db` keeps
 //! the seeded database there and reuses it on the next run (for profiling; each run adds its call
-//! records to it).
+//! records to it). `CONTACTD_SECTION__KEY` variables change the daemon's configuration as they do
+//! the binary's (e.g. `CONTACTD_DATABASE__SQLITE_SYNCHRONOUS=normal`).
 // Test and bench code: a failed setup step should stop the run with its message.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -708,7 +709,9 @@ async fn run_contactd(db_url: &str, calls: &[Planned]) -> (Phase, Vec<String>, P
          [pbx]\nari_url = \"{}\"\nusername = \"cc\"\npassword = \"ccpass\"\n",
         sim.base_url()
     );
-    let config = Config::from_toml(&text, Path::new("bench.toml"), &[]).expect("config");
+    // `CONTACTD_SECTION__KEY` variables change the daemon's configuration as they do the binary's.
+    let env: Vec<(String, String)> = std::env::vars().collect();
+    let config = Config::from_toml(&text, Path::new("bench.toml"), &env).expect("config");
     let pbx = config.effective_pbx().expect("pbx config");
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let shutdown = CancellationToken::new();
