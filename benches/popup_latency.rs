@@ -1099,13 +1099,16 @@ fn row(name: &str, p: &Phase) -> [Duration; 4] {
     let mut s = p.samples.clone();
     s.sort();
     let q = [pct(&s, 0.50), pct(&s, 0.95), pct(&s, 0.99), pct(&s, 1.0)];
+    let over = |limit: Duration| s.iter().filter(|d| **d > limit).count();
     println!(
-        "{name:<12} {:>7} {:>9.0} {:>9.0} {:>9.0} {:>9.0}   lost {} of {}",
+        "{name:<12} {:>7} {:>9.0} {:>9.0} {:>9.0} {:>9.0} {:>7} {:>7}   lost {} of {}",
         s.len(),
         us(q[0]),
         us(q[1]),
         us(q[2]),
         us(q[3]),
+        over(Duration::from_millis(1)),
+        over(Duration::from_millis(10)),
         p.lost,
         p.expected
     );
@@ -1157,8 +1160,8 @@ fn main() {
     });
     println!("\npop-up latency, ARI frame written → operator frame read (µs)");
     println!(
-        "{:<12} {:>7} {:>9} {:>9} {:>9} {:>9}",
-        "", "n", "p50", "p95", "p99", "max"
+        "{:<12} {:>7} {:>9} {:>9} {:>9} {:>9} {:>7} {:>7}",
+        "", "n", "p50", "p95", "p99", "max", ">1ms", ">10ms"
     );
     let c = row("contactd", &contactd);
     let r = row("bare relay", &relay);
