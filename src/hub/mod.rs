@@ -1,11 +1,13 @@
-//! The operator push hub: call events from the PBX link go out on one broadcast channel, and a
-//! snapshot of the calls now ringing at or talking to each extension is kept beside it.
+//! The operator push hub: call events from the PBX link go out on a broadcast channel per
+//! extension, and a snapshot of the calls now ringing at or talking to each extension is kept
+//! beside them.
 //!
 //! Publishing never waits: the broadcast ring buffer is each socket's bounded queue, so a slow
-//! socket only falls behind itself. A socket that lags (its queue overflowed) resubscribes and
-//! gets a fresh snapshot instead of silence. Subscribing takes the snapshot and the receiver
-//! under the same lock as publishing, so a socket sees every event after its snapshot exactly
-//! once.
+//! socket only falls behind itself. An event goes only to the channels of the extensions it
+//! concerns, so it wakes only their sockets, and one extension's traffic never fills another's
+//! queue. A socket that lags (its queue overflowed) resubscribes and gets a fresh snapshot
+//! instead of silence. Subscribing takes the snapshot and the receiver under the same lock as
+//! publishing, so a socket sees every event after its snapshot exactly once.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -22,7 +24,8 @@ use tokio_util::task::TaskTracker;
 
 use crate::storage::{Storage, StorageError};
 
-/// Events buffered per socket before it counts as lagging and gets a fresh snapshot.
+/// Events of its extension buffered per socket before it counts as lagging and gets a fresh
+/// snapshot.
 pub const SOCKET_QUEUE: usize = 1024;
 /// How many recent call ends are remembered, to tell a lagging socket how its calls ended.
 const RECENT_ENDS: usize = 4096;
@@ -105,12 +108,14 @@ struct HubState {
     active: BTreeMap<(String, String), ActiveCall>,
     recent_ends: HashMap<(String, String), EndInfo>,
     recent_order: VecDeque<(String, String)>,
+    /// Extension → the channel of its sockets (created by the first subscriber, dropped once
+    /// no socket listens).
+    channels: HashMap<String, broadcast::Sender<Arc<Push>>>,
 }
 
 #[derive(Debug)]
 struct Inner {
     state: Mutex<HubState>,
-    tx: broadcast::Sender<Arc<Push>>,
     shutdown: CancellationToken,
     tasks: TaskTracker,
 }
@@ -125,11 +130,9 @@ impl Hub {
     /// A hub whose sockets close when `shutdown` is cancelled and are tracked by `tasks` (so the
     /// daemon waits for their close frames before it exits).
     pub fn new(shutdown: CancellationToken, tasks: TaskTracker) -> Self {
-        let (tx, _) = broadcast::channel(SOCKET_QUEUE);
         Hub {
             inner: Arc::new(Inner {
                 state: Mutex::new(HubState::default()),
-                tx,
                 shutdown,
                 tasks,
             }),
@@ -145,7 +148,8 @@ impl Hub {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Applies a call event to the snapshot and broadcasts it. Never waits.
+    /// Applies a call event to the snapshot and sends it to the sockets of the extensions it
+    /// concerns. Never waits.
     pub fn publish(&self, event: &CallEvent) {
         let mut state = self.lock();
         let push = match event {
@@ -227,8 +231,24 @@ impl Hub {
                 }
             }
         };
-        // No receivers is fine: nobody is connected.
-        let _ = self.inner.tx.send(Arc::new(push));
+        let push = Arc::new(push);
+        let send = |extension: &str| {
+            if let Some(tx) = state.channels.get(extension) {
+                // No receivers is fine: the socket has just gone.
+                let _ = tx.send(push.clone());
+            }
+        };
+        match push.as_ref() {
+            Push::Ringing(call) => send(&call.operator_extension),
+            Push::Answered { targets, .. } => {
+                for target in targets {
+                    send(target);
+                }
+            }
+            Push::Ended {
+                operator_extension, ..
+            } => send(operator_extension),
+        }
     }
 
     /// The calls ringing at or talking to `extension` now, oldest first.
@@ -238,10 +258,18 @@ impl Hub {
 
     /// A snapshot for `extension` and the events after it (call again after lagging).
     pub fn subscribe(&self, extension: &str) -> Subscription {
-        let state = self.lock();
+        let mut state = self.lock();
+        state
+            .channels
+            .retain(|ext, tx| ext == extension || tx.receiver_count() > 0);
+        let events = state
+            .channels
+            .entry(extension.to_owned())
+            .or_insert_with(|| broadcast::channel(SOCKET_QUEUE).0)
+            .subscribe();
         Subscription {
             snapshot: snapshot_of(&state, extension),
-            events: self.inner.tx.subscribe(),
+            events,
         }
     }
 
@@ -434,10 +462,31 @@ mod tests {
         );
         let mut seen = Vec::new();
         while let Ok(p) = sub.events.try_recv() {
-            seen.push(p.concerns("1001"));
+            assert!(p.concerns("1001"), "{p:?}");
+            seen.push(match p.as_ref() {
+                Push::Ringing(_) => "ringing",
+                Push::Answered { .. } => "answered",
+                Push::Ended { .. } => "ended",
+            });
         }
-        // ringing 1001, ringing 1002, answered (both), ended 1001
-        assert_eq!(seen, vec![true, false, true, true]);
+        // Not the ringing at 1002: only what concerns 1001 reaches its socket.
+        assert_eq!(seen, vec!["ringing", "answered", "ended"]);
+    }
+
+    #[tokio::test]
+    async fn another_extensions_traffic_never_fills_this_sockets_queue() {
+        let hub = Hub::new(CancellationToken::new(), TaskTracker::new());
+        let mut sub = hub.subscribe("1001");
+        let _other = hub.subscribe("1002");
+        for i in 0..(SOCKET_QUEUE + 10) {
+            hub.publish(&ringing(&format!("c{i}"), "1002"));
+        }
+        hub.publish(&ringing("mine", "1001"));
+        match sub.events.try_recv().map(|p| (*p).clone()) {
+            Ok(Push::Ringing(call)) => assert_eq!(call.call_id, "mine"),
+            other => panic!("expected the ringing at 1001, got {other:?}"),
+        }
+        assert!(sub.events.try_recv().is_err());
     }
 
     #[tokio::test]
