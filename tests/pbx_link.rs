@@ -1216,3 +1216,140 @@ async fn the_pop_up_shows_the_callers_history_and_the_call_lists_its_requests() 
         assert_eq!(call["caller_number"], "+380671234567");
     }
 }
+
+/// The pop-up history straight from storage: the open requests (newest first), then the five most
+/// recent closed ones, each with its executors; an applicant without requests; a number nobody
+/// registered; a caller id that is not a number.
+#[tokio::test]
+async fn caller_history_shows_every_open_request_and_the_five_latest_closed() {
+    use contactd::hub::caller_history;
+    use contactd_domain::CallerNumber;
+    for engine in engines().await {
+        let db = TestDb::new(engine).await;
+        let storage = contactd::app::open_storage(&db.config()).await.unwrap();
+        let w = storage.writer();
+        let user: i64 = sqlx::query_scalar(
+            "INSERT INTO users (login, password_hash, role, created_at) \
+             VALUES ('olena', 'x', 'operator', 0) RETURNING id",
+        )
+        .fetch_one(w)
+        .await
+        .unwrap();
+        for unit in ["A", "B"] {
+            sqlx::query("INSERT INTO executors (code, name, created_at) VALUES ($1, $1, 0)")
+                .bind(unit)
+                .execute(w)
+                .await
+                .unwrap();
+        }
+        let mut applicants = Vec::new();
+        for (name, phone) in [("Frequent", "+380671112233"), ("Quiet", "+380501112233")] {
+            let id: i64 = sqlx::query_scalar(
+                "INSERT INTO applicants (name, address, created_at, updated_at) \
+                 VALUES ($1, 'вул. Миру, 1', 0, 0) RETURNING id",
+            )
+            .bind(name)
+            .fetch_one(w)
+            .await
+            .unwrap();
+            sqlx::query("INSERT INTO applicant_phones (e164, applicant_id) VALUES ($1, $2)")
+                .bind(phone)
+                .bind(id)
+                .execute(w)
+                .await
+                .unwrap();
+            applicants.push(id);
+        }
+        // Registered at t = 1 … 10: open at 1 and 9, closed otherwise.
+        for t in 1..=10_i64 {
+            let status = match t {
+                1 => "in_progress",
+                9 => "sent",
+                _ => "closed",
+            };
+            let id: i64 = sqlx::query_scalar(
+                "INSERT INTO requests (number, channel, applicant_id, description, classifier_code, \
+                 classifier_revision, classifier_title, section, request_type, term, status, version, \
+                 registered_at, deadline, created_by, state_json, updated_at) \
+                 VALUES ($1, 'phone', $2, 'd', '22.5.27', 0, 'Title', '22', 'ordinary', '10wd', $3, 1, \
+                 $4, $5, $6, '{}', 0) RETURNING id",
+            )
+            .bind(format!("2026-{t:06}"))
+            .bind(applicants[0])
+            .bind(status)
+            .bind(t)
+            .bind(t + 1_000)
+            .bind(user)
+            .fetch_one(w)
+            .await
+            .unwrap();
+            let units: &[&str] = if t == 9 { &["B", "A"] } else { &["A"] };
+            for unit in units {
+                sqlx::query(
+                    "INSERT INTO request_executors (request_id, executor_code, status) \
+                     VALUES ($1, $2, 'sent')",
+                )
+                .bind(id)
+                .bind(*unit)
+                .execute(w)
+                .await
+                .unwrap();
+            }
+        }
+
+        let history = caller_history(&storage, &CallerNumber::from_pbx("0671112233"))
+            .await
+            .unwrap();
+        assert_eq!(history.applicant.as_ref().unwrap()["name"], "Frequent");
+        assert_eq!(
+            history.applicant.as_ref().unwrap()["phone"],
+            "+380671112233"
+        );
+        let numbers = |items: &[Value]| -> Vec<String> {
+            items
+                .iter()
+                .map(|i| i["number"].as_str().unwrap().to_owned())
+                .collect()
+        };
+        assert_eq!(
+            numbers(&history.open_requests),
+            ["2026-000009", "2026-000001"],
+            "{engine:?}"
+        );
+        assert_eq!(
+            numbers(&history.recent_requests),
+            [
+                "2026-000010",
+                "2026-000008",
+                "2026-000007",
+                "2026-000006",
+                "2026-000005"
+            ],
+            "{engine:?}"
+        );
+        assert_eq!(
+            history.open_requests[0]["executors"],
+            serde_json::json!(["A", "B"])
+        );
+        assert_eq!(
+            history.recent_requests[0]["executors"],
+            serde_json::json!(["A"])
+        );
+        assert_eq!(history.open_requests[0]["classifier_title"], "Title");
+
+        let quiet = caller_history(&storage, &CallerNumber::from_pbx("+380501112233"))
+            .await
+            .unwrap();
+        assert_eq!(quiet.applicant.as_ref().unwrap()["name"], "Quiet");
+        assert!(quiet.open_requests.is_empty() && quiet.recent_requests.is_empty());
+
+        for unknown in ["0991234567", "anonymous"] {
+            let none = caller_history(&storage, &CallerNumber::from_pbx(unknown))
+                .await
+                .unwrap();
+            assert!(none.applicant.is_none(), "{unknown}");
+            assert!(none.open_requests.is_empty() && none.recent_requests.is_empty());
+        }
+        storage.close().await;
+    }
+}

@@ -1,11 +1,13 @@
-//! The operator push hub: call events from the PBX link go out on one broadcast channel, and a
-//! snapshot of the calls now ringing at or talking to each extension is kept beside it.
+//! The operator push hub: call events from the PBX link go out on a broadcast channel per
+//! extension, and a snapshot of the calls now ringing at or talking to each extension is kept
+//! beside them.
 //!
 //! Publishing never waits: the broadcast ring buffer is each socket's bounded queue, so a slow
-//! socket only falls behind itself. A socket that lags (its queue overflowed) resubscribes and
-//! gets a fresh snapshot instead of silence. Subscribing takes the snapshot and the receiver
-//! under the same lock as publishing, so a socket sees every event after its snapshot exactly
-//! once.
+//! socket only falls behind itself. An event goes only to the channels of the extensions it
+//! concerns, so it wakes only their sockets, and one extension's traffic never fills another's
+//! queue. A socket that lags (its queue overflowed) resubscribes and gets a fresh snapshot
+//! instead of silence. Subscribing takes the snapshot and the receiver under the same lock as
+//! publishing, so a socket sees every event after its snapshot exactly once.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -22,7 +24,8 @@ use tokio_util::task::TaskTracker;
 
 use crate::storage::{Storage, StorageError};
 
-/// Events buffered per socket before it counts as lagging and gets a fresh snapshot.
+/// Events of its extension buffered per socket before it counts as lagging and gets a fresh
+/// snapshot.
 pub const SOCKET_QUEUE: usize = 1024;
 /// How many recent call ends are remembered, to tell a lagging socket how its calls ended.
 const RECENT_ENDS: usize = 4096;
@@ -105,12 +108,14 @@ struct HubState {
     active: BTreeMap<(String, String), ActiveCall>,
     recent_ends: HashMap<(String, String), EndInfo>,
     recent_order: VecDeque<(String, String)>,
+    /// Extension → the channel of its sockets (created by the first subscriber, dropped once
+    /// no socket listens).
+    channels: HashMap<String, broadcast::Sender<Arc<Push>>>,
 }
 
 #[derive(Debug)]
 struct Inner {
     state: Mutex<HubState>,
-    tx: broadcast::Sender<Arc<Push>>,
     shutdown: CancellationToken,
     tasks: TaskTracker,
 }
@@ -125,11 +130,9 @@ impl Hub {
     /// A hub whose sockets close when `shutdown` is cancelled and are tracked by `tasks` (so the
     /// daemon waits for their close frames before it exits).
     pub fn new(shutdown: CancellationToken, tasks: TaskTracker) -> Self {
-        let (tx, _) = broadcast::channel(SOCKET_QUEUE);
         Hub {
             inner: Arc::new(Inner {
                 state: Mutex::new(HubState::default()),
-                tx,
                 shutdown,
                 tasks,
             }),
@@ -145,7 +148,8 @@ impl Hub {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Applies a call event to the snapshot and broadcasts it. Never waits.
+    /// Applies a call event to the snapshot and sends it to the sockets of the extensions it
+    /// concerns. Never waits.
     ///
     /// A leg that never rang (`Unreached`: busy, unavailable…) and the end of the whole call
     /// (`Finished`) are for the call record only: no console showed a pop-up for them, so none
@@ -232,8 +236,24 @@ impl Hub {
             }
             CallEvent::Unreached { .. } | CallEvent::Finished { .. } => return,
         };
-        // No receivers is fine: nobody is connected.
-        let _ = self.inner.tx.send(Arc::new(push));
+        let push = Arc::new(push);
+        let send = |extension: &str| {
+            if let Some(tx) = state.channels.get(extension) {
+                // No receivers is fine: the socket has just gone.
+                let _ = tx.send(push.clone());
+            }
+        };
+        match push.as_ref() {
+            Push::Ringing(call) => send(&call.operator_extension),
+            Push::Answered { targets, .. } => {
+                for target in targets {
+                    send(target);
+                }
+            }
+            Push::Ended {
+                operator_extension, ..
+            } => send(operator_extension),
+        }
     }
 
     /// The calls ringing at or talking to `extension` now, oldest first.
@@ -243,10 +263,18 @@ impl Hub {
 
     /// A snapshot for `extension` and the events after it (call again after lagging).
     pub fn subscribe(&self, extension: &str) -> Subscription {
-        let state = self.lock();
+        let mut state = self.lock();
+        state
+            .channels
+            .retain(|ext, tx| ext == extension || tx.receiver_count() > 0);
+        let events = state
+            .channels
+            .entry(extension.to_owned())
+            .or_insert_with(|| broadcast::channel(SOCKET_QUEUE).0)
+            .subscribe();
         Subscription {
             snapshot: snapshot_of(&state, extension),
-            events: self.inner.tx.subscribe(),
+            events,
         }
     }
 
@@ -296,6 +324,10 @@ pub struct CallerHistory {
 /// history). Open requests come first (all of them), then the 5 most recent closed ones; each with
 /// number, status, classifier code and title, deadline and executors, so the operator can spot a
 /// duplicate before opening a new request.
+///
+/// Two queries: the applicant with their 100 most recent requests (one join), then the executors
+/// of the requests shown. Each query is a round trip to a pooled connection, which on a loaded
+/// machine is most of the pop-up's latency, so there are no more of them than that.
 pub async fn caller_history(
     storage: &Storage,
     caller: &CallerNumber,
@@ -303,38 +335,62 @@ pub async fn caller_history(
     let CallerNumber::Valid(phone) = caller else {
         return Ok(CallerHistory::default());
     };
-    let applicant: Option<(i64, String, String, i64)> = sqlx::query_as(
-        "SELECT a.id, a.name, a.address, a.no_survey FROM applicant_phones p \
-         JOIN applicants a ON a.id = p.applicant_id WHERE p.e164 = $1",
+    // An applicant without requests is one row whose request columns are NULL.
+    type Row = (
+        i64,
+        String,
+        String,
+        i64,
+        Option<i64>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<i64>,
+    );
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT a.id, a.name, a.address, a.no_survey, r.id, r.number, r.status, \
+         r.classifier_code, r.classifier_title, r.deadline FROM applicant_phones p \
+         JOIN applicants a ON a.id = p.applicant_id \
+         LEFT JOIN requests r ON r.applicant_id = a.id \
+         WHERE p.e164 = $1 ORDER BY r.registered_at DESC, r.id DESC LIMIT 100",
     )
     .bind(phone.as_e164())
-    .fetch_optional(storage.reader())
-    .await?;
-    let Some((id, name, address, no_survey)) = applicant else {
-        return Ok(CallerHistory::default());
-    };
-    type Row = (i64, String, String, String, String, i64);
-    let rows: Vec<Row> = sqlx::query_as(
-        "SELECT id, number, status, classifier_code, classifier_title, deadline FROM requests \
-         WHERE applicant_id = $1 ORDER BY registered_at DESC LIMIT 100",
-    )
-    .bind(id)
     .fetch_all(storage.reader())
     .await?;
-    let mut executors =
-        crate::requests::executors_of(storage, &rows.iter().map(|r| r.0).collect::<Vec<_>>())
-            .await?;
+    let Some((id, name, address, no_survey, ..)) = rows.first() else {
+        return Ok(CallerHistory::default());
+    };
     let mut history = CallerHistory {
         applicant: Some(serde_json::json!({
             "id": id,
             "name": name,
             "address": address,
             "phone": phone.as_e164(),
-            "no_survey": no_survey != 0,
+            "no_survey": *no_survey != 0,
         })),
         ..CallerHistory::default()
     };
-    for (request_id, number, status, code, title, deadline) in rows {
+    // The requests shown: every open one and the 5 most recent closed ones.
+    let mut closed = 0;
+    let shown: Vec<(i64, String, String, String, String, i64)> = rows
+        .into_iter()
+        .filter_map(|(.., rid, number, status, code, title, deadline)| {
+            Some((rid?, number?, status?, code?, title?, deadline?))
+        })
+        .filter(|(_, _, status, ..)| {
+            if status == "closed" {
+                closed += 1;
+                closed <= 5
+            } else {
+                true
+            }
+        })
+        .collect();
+    let mut executors =
+        crate::requests::executors_of(storage, &shown.iter().map(|r| r.0).collect::<Vec<_>>())
+            .await?;
+    for (request_id, number, status, code, title, deadline) in shown {
         let item = serde_json::json!({
             "number": number,
             "status": status,
@@ -344,9 +400,7 @@ pub async fn caller_history(
             "executors": executors.remove(&request_id).unwrap_or_default(),
         });
         if status == "closed" {
-            if history.recent_requests.len() < 5 {
-                history.recent_requests.push(item);
-            }
+            history.recent_requests.push(item);
         } else {
             history.open_requests.push(item);
         }
@@ -413,10 +467,31 @@ mod tests {
         );
         let mut seen = Vec::new();
         while let Ok(p) = sub.events.try_recv() {
-            seen.push(p.concerns("1001"));
+            assert!(p.concerns("1001"), "{p:?}");
+            seen.push(match p.as_ref() {
+                Push::Ringing(_) => "ringing",
+                Push::Answered { .. } => "answered",
+                Push::Ended { .. } => "ended",
+            });
         }
-        // ringing 1001, ringing 1002, answered (both), ended 1001
-        assert_eq!(seen, vec![true, false, true, true]);
+        // Not the ringing at 1002: only what concerns 1001 reaches its socket.
+        assert_eq!(seen, vec!["ringing", "answered", "ended"]);
+    }
+
+    #[tokio::test]
+    async fn another_extensions_traffic_never_fills_this_sockets_queue() {
+        let hub = Hub::new(CancellationToken::new(), TaskTracker::new());
+        let mut sub = hub.subscribe("1001");
+        let _other = hub.subscribe("1002");
+        for i in 0..(SOCKET_QUEUE + 10) {
+            hub.publish(&ringing(&format!("c{i}"), "1002"));
+        }
+        hub.publish(&ringing("mine", "1001"));
+        match sub.events.try_recv().map(|p| (*p).clone()) {
+            Ok(Push::Ringing(call)) => assert_eq!(call.call_id, "mine"),
+            other => panic!("expected the ringing at 1001, got {other:?}"),
+        }
+        assert!(sub.events.try_recv().is_err());
     }
 
     #[tokio::test]

@@ -105,16 +105,13 @@ pub fn spawn(
 
     // The consumer: frames → tracker → hub + record queue.
     {
-        let consumer = Consumer {
-            tracker: CallTracker::new(),
+        let consumer = Consumer::new(
             rest,
-            hub: deps.hub.clone(),
-            records: records_tx,
-            metrics: deps.metrics.clone(),
+            deps.hub.clone(),
+            records_tx,
+            deps.metrics.clone(),
             stats,
-            synced: StatsSeen::default(),
-            startup_time: None,
-        };
+        );
         tasks.spawn(consumer.run(frames_rx, shutdown.clone()));
     }
 
@@ -126,6 +123,28 @@ pub fn spawn(
         records_rx,
         shutdown,
     ));
+    Ok(())
+}
+
+/// The link's consumer alone, without the WebSocket client, for benchmarks and tools that bring
+/// their own frames: every message from `frames` is handled exactly as in the running link
+/// (parse, translate, call tracker, metrics, call events to `hub` and to `records`; `Connected`
+/// reconciles over `config`'s ARI REST). Returns once `frames` is closed and drained, or on
+/// `shutdown`. The daemon itself uses [`spawn`].
+pub async fn consume(
+    config: &PbxConfig,
+    hub: Hub,
+    metrics: MetricsRegistry,
+    frames: mpsc::Receiver<WsMessage>,
+    records: mpsc::Sender<CallEvent>,
+    shutdown: CancellationToken,
+) -> Result<(), LinkError> {
+    let password = config.password.as_ref().ok_or(LinkError::NoPassword)?;
+    let rest = AriRest::new(&config.ari_url, &config.username, password.expose())?;
+    let stats = Arc::new(WsStats::default());
+    Consumer::new(rest, hub, records, metrics, stats)
+        .run(frames, shutdown)
+        .await;
     Ok(())
 }
 
@@ -191,6 +210,25 @@ const RECONCILE_ATTEMPTS: u32 = 3;
 const RECONCILE_RETRY: Duration = Duration::from_millis(500);
 
 impl Consumer {
+    fn new(
+        rest: AriRest,
+        hub: Hub,
+        records: mpsc::Sender<CallEvent>,
+        metrics: MetricsRegistry,
+        stats: Arc<WsStats>,
+    ) -> Self {
+        Consumer {
+            tracker: CallTracker::new(),
+            rest,
+            hub,
+            records,
+            metrics,
+            stats,
+            synced: StatsSeen::default(),
+            startup_time: None,
+        }
+    }
+
     async fn run(mut self, mut frames: mpsc::Receiver<WsMessage>, shutdown: CancellationToken) {
         let mut tick = tokio::time::interval(Duration::from_millis(500));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);

@@ -40,6 +40,18 @@ pub use traffic::TrafficReport;
 /// The wall clock, injected so tests control time.
 pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
 
+/// A frame that a client's socket task is about to write, as shown to [`SimConfig::frame_hook`].
+#[derive(Debug, Clone, Copy)]
+pub struct FrameOut<'a> {
+    /// The client ([`ClientInfo::id`]).
+    pub client: u64,
+    /// The frame, exactly as it goes on the wire.
+    pub text: &'a str,
+}
+
+/// Observer of outgoing frames (see [`SimConfig::frame_hook`]).
+pub type FrameHook = Arc<dyn Fn(FrameOut<'_>) + Send + Sync>;
+
 /// The system clock, for the `pbx-sim` subcommand. Tests pass their own clock.
 #[allow(clippy::disallowed_methods)] // the one place the sim reads the wall clock; binaries only
 pub fn system_clock() -> Clock {
@@ -92,6 +104,11 @@ pub struct SimConfig {
     pub originate: OriginatePlan,
     /// Seed for SIP call ids and bridge ids.
     pub seed: u64,
+    /// Called with every frame just before a client's socket task writes it, in write order,
+    /// on that task: a benchmark reads its clock here to time the path from "Asterisk wrote the
+    /// frame" to whatever the client does with it. It delays the frame it is shown, so it must
+    /// be quick. `None` (the default) costs nothing.
+    pub frame_hook: Option<FrameHook>,
 }
 
 impl SimConfig {
@@ -108,6 +125,7 @@ impl SimConfig {
             speed: 1.0,
             originate: OriginatePlan::default(),
             seed: 0x5eed,
+            frame_hook: None,
         }
     }
 
@@ -144,6 +162,7 @@ impl fmt::Debug for SimConfig {
             .field("speed", &self.speed)
             .field("originate", &self.originate)
             .field("seed", &self.seed)
+            .field("frame_hook", &self.frame_hook.as_ref().map(|_| "set"))
             .finish_non_exhaustive()
     }
 }

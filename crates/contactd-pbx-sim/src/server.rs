@@ -242,6 +242,9 @@ async fn client_loop(shared: Arc<Shared>, socket: WebSocket, info: ClientInfo) {
             () = kill.cancelled() => break,
             frame = rx.recv() => {
                 let Some(text) = frame else { break };
+                if let Some(hook) = &shared.config.frame_hook {
+                    hook(crate::FrameOut { client: id, text: text.as_str() });
+                }
                 match tokio::time::timeout(write_timeout, sink.send(Message::Text(text))).await {
                     Ok(Ok(())) => {}
                     Ok(Err(e)) => {

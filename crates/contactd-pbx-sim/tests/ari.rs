@@ -525,6 +525,44 @@ async fn injected_raw_frames_reach_clients_verbatim() {
     }
 }
 
+#[tokio::test]
+async fn the_frame_hook_sees_every_frame_before_the_client_does_in_write_order() {
+    let seen: Arc<std::sync::Mutex<Vec<(u64, String)>>> = Arc::default();
+    let sink = seen.clone();
+    let t = start_with(move |c| {
+        c.frame_hook = Some(Arc::new(move |f: contactd_pbx_sim::FrameOut<'_>| {
+            sink.lock().unwrap().push((f.client, f.text.to_owned()));
+        }));
+    })
+    .await;
+    let mut ws = connect(t.sim.local_addr()).await;
+    wait_for_clients(&t.sim, 1).await;
+    let client = t.sim.connected_clients()[0].id;
+    let ids = t
+        .sim
+        .play(
+            &CallSpec::new(CallKind::Abandoned)
+                .durations(Duration::from_millis(50), Duration::from_millis(50)),
+        )
+        .unwrap();
+    let mut received = Vec::new();
+    for _ in 0..ids.frames {
+        let msg = tokio::time::timeout(Duration::from_secs(5), ws.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        let text = msg.into_text().unwrap().as_str().to_owned();
+        // Shown to the hook before it was written, so already there.
+        assert!(seen.lock().unwrap().len() > received.len());
+        received.push(text);
+    }
+    let seen = seen.lock().unwrap().clone();
+    assert!(seen.iter().all(|(c, _)| *c == client));
+    let texts: Vec<String> = seen.into_iter().map(|(_, t)| t).collect();
+    assert_eq!(texts, received);
+}
+
 async fn play_and_collect(t: &TestSim, spec: &CallSpec) -> Vec<Value> {
     let mut ws = connect(t.sim.local_addr()).await;
     wait_for_clients(&t.sim, 1).await;
