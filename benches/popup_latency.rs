@@ -32,8 +32,8 @@
 //! WebSocket hops cost on this machine; contactd adds parsing, tracking, the hub, the database
 //! lookup and the JSON pop-up on top.
 //!
-//! **Ingestion.** Every ARI frame the daemon received in the latency run (~290,000 frames of
-//! ~3,400 calls, in their real interleaving) is fed through the link's real consumer
+//! **Ingestion.** Every ARI frame the daemon received in the latency run (~260,000 frames of
+//! ~3,300 calls, in their real interleaving) is fed through the link's real consumer
 //! (`pbx::link::consume`: parse, translate, tracker fold, metrics, hub publish, record queue) on
 //! a `current_thread` runtime, i.e. on one core; events/s is frames over wall time. The
 //! WebSocket read itself is not in this figure (the relay baseline shows a socket hop's cost).
