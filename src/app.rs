@@ -103,6 +103,7 @@ pub async fn run(
     metrics.metrics.pbx_link_state.set(initial_link.gauge());
     let (link_tx, link_rx) = watch::channel(initial_link);
     let hub = Hub::new(shutdown.clone(), tasks.clone());
+    hub.set_storage(storage.clone());
     if let Some(pbx) = &pbx_config {
         let deps = LinkDeps {
             storage: storage.clone(),

@@ -1350,6 +1350,37 @@ async fn caller_history_shows_every_open_request_and_the_five_latest_closed() {
             assert!(none.applicant.is_none(), "{unknown}");
             assert!(none.open_requests.is_empty() && none.recent_requests.is_empty());
         }
+
+        // The hub looks the history up when the call arrives; the pop-up then uses that
+        // lookup (here: from before a rename), while a caller not prefetched is looked up now.
+        let hub = contactd::hub::Hub::new(
+            tokio_util::sync::CancellationToken::new(),
+            tokio_util::task::TaskTracker::new(),
+        );
+        hub.set_storage(storage.clone());
+        let frequent = CallerNumber::from_pbx("+380671112233");
+        hub.prefetch(&frequent);
+        let first = hub.history(&storage, &frequent).await.unwrap();
+        assert_eq!(first.applicant.as_ref().unwrap()["name"], "Frequent");
+        sqlx::query("UPDATE applicants SET name = 'Renamed' WHERE name IN ('Frequent', 'Quiet')")
+            .execute(w)
+            .await
+            .unwrap();
+        let again = hub.history(&storage, &frequent).await.unwrap();
+        assert_eq!(
+            again.applicant.as_ref().unwrap()["name"],
+            "Frequent",
+            "prefetched"
+        );
+        let quiet = hub
+            .history(&storage, &CallerNumber::from_pbx("+380501112233"))
+            .await
+            .unwrap();
+        assert_eq!(
+            quiet.applicant.as_ref().unwrap()["name"],
+            "Renamed",
+            "looked up now"
+        );
         storage.close().await;
     }
 }

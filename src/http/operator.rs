@@ -21,7 +21,7 @@ use tokio::sync::broadcast::error::RecvError;
 
 use super::{ApiError, AppState};
 use crate::auth::{AuthUser, Role};
-use crate::hub::{caller_history, ActiveCall, EndInfo, Hub, Push};
+use crate::hub::{ActiveCall, EndInfo, Hub, Push};
 use crate::pbx::records::outcome_str;
 
 /// How long one frame may take to reach a client before the socket is closed.
@@ -187,7 +187,12 @@ impl Session {
                     return Ok(()); // already shown (in the snapshot)
                 }
                 // The one storage lookup on the call path; it delays this socket only.
-                let history = match caller_history(&self.state.storage, &call.caller_number).await {
+                // Usually already looked up when the call arrived (`Hub::prefetch`).
+                let history = match self
+                    .hub
+                    .history(&self.state.storage, &call.caller_number)
+                    .await
+                {
                     Ok(h) => h,
                     Err(err) => {
                         tracing::warn!(call_id = %call.call_id, error = %err,

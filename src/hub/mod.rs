@@ -118,7 +118,18 @@ struct Inner {
     state: Mutex<HubState>,
     shutdown: CancellationToken,
     tasks: TaskTracker,
+    /// Where caller histories are looked up ahead of the ringing (none: on demand only).
+    storage: std::sync::OnceLock<Storage>,
+    /// Caller histories looked up when a call arrived, by E.164 number, with their start.
+    prefetched: Mutex<HashMap<String, (std::time::Instant, Prefetched)>>,
 }
+
+/// A caller history being looked up (`None` until it is there).
+type Prefetched = tokio::sync::watch::Receiver<Option<Arc<CallerHistory>>>;
+
+/// How long a history looked up at a call's arrival is used for its pop-ups (a call queued
+/// longer gets a fresh lookup when it rings).
+const PREFETCH_FRESH: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The hub; cheap to clone.
 #[derive(Debug, Clone)]
@@ -135,8 +146,82 @@ impl Hub {
                 state: Mutex::new(HubState::default()),
                 shutdown,
                 tasks,
+                storage: std::sync::OnceLock::new(),
+                prefetched: Mutex::new(HashMap::new()),
             }),
         }
+    }
+
+    /// Look caller histories up in `storage` as soon as a call arrives ([`Hub::prefetch`]).
+    pub fn set_storage(&self, storage: Storage) {
+        let _ = self.inner.storage.set(storage);
+    }
+
+    /// A call from `caller` arrived at the PBX: start looking up its history now, so that the
+    /// pop-up, a few milliseconds to seconds later when a phone rings, does not wait for the
+    /// database. Never waits; repeated calls within a second reuse the lookup.
+    pub fn prefetch(&self, caller: &CallerNumber) {
+        let (CallerNumber::Valid(phone), Some(storage)) = (caller, self.inner.storage.get()) else {
+            return;
+        };
+        let now = std::time::Instant::now();
+        let key = phone.as_e164().to_owned();
+        let mut map = self
+            .inner
+            .prefetched
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if map.len() > 4096 {
+            map.retain(|_, (at, _)| now.duration_since(*at) < PREFETCH_FRESH);
+        }
+        if map
+            .get(&key)
+            .is_some_and(|(at, _)| now.duration_since(*at) < std::time::Duration::from_secs(1))
+        {
+            return;
+        }
+        let (tx, rx) = tokio::sync::watch::channel(None);
+        map.insert(key, (now, rx));
+        drop(map);
+        let storage = storage.clone();
+        let caller = caller.clone();
+        tokio::spawn(async move {
+            match caller_history(&storage, &caller).await {
+                Ok(history) => {
+                    let _ = tx.send(Some(Arc::new(history)));
+                }
+                // Dropping `tx` makes the pop-up look the history up itself.
+                Err(err) => tracing::debug!(error = %err, "caller history prefetch failed"),
+            }
+        });
+    }
+
+    /// The caller's history for a pop-up: the one prefetched at the call's arrival if it is
+    /// fresh, else looked up now.
+    pub async fn history(
+        &self,
+        storage: &Storage,
+        caller: &CallerNumber,
+    ) -> Result<CallerHistory, StorageError> {
+        let cell = match caller {
+            CallerNumber::Valid(phone) => self
+                .inner
+                .prefetched
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .get(phone.as_e164())
+                .filter(|(at, _)| at.elapsed() < PREFETCH_FRESH)
+                .map(|(_, cell)| cell.clone()),
+            CallerNumber::Raw(_) => None,
+        };
+        if let Some(mut cell) = cell {
+            if let Ok(history) = cell.wait_for(Option::is_some).await {
+                if let Some(history) = history.as_ref() {
+                    return Ok((**history).clone());
+                }
+            }
+        }
+        caller_history(storage, caller).await
     }
 
     fn lock(&self) -> MutexGuard<'_, HubState> {

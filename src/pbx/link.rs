@@ -383,6 +383,14 @@ impl Consumer {
         };
         let mut out = Vec::new();
         for pbx_event in translate(&event) {
+            // A caller's channel (not an operator's phone): look their history up now, before
+            // any phone rings.
+            if let contactd_ari::PbxEvent::ChannelCreated { channel, .. } = &pbx_event {
+                if channel.extension.is_none() && !channel.caller_number.is_empty() {
+                    self.hub
+                        .prefetch(&CallerNumber::from_pbx(&channel.caller_number));
+                }
+            }
             out.extend(self.tracker.apply(&pbx_event));
         }
         if !out.is_empty() {

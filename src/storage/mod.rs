@@ -108,7 +108,9 @@ impl Storage {
                     .connect_with(options.clone())
                     .await
                     .map_err(connect_err)?;
+                // A local file: no liveness ping before each read (the pop-up's lookup pays it).
                 let reader = AnyPoolOptions::new()
+                    .test_before_acquire(false)
                     .max_connections(config.max_connections)
                     .acquire_timeout(acquire)
                     .after_connect(|conn, _| {
