@@ -187,26 +187,15 @@ async fn run_batch(storage: &Storage, metrics: &MetricsRegistry, jobs: Vec<Job>)
     });
     write_batch(storage, metrics, jobs).await;
     for job in repeats {
-        let result = write_one(storage, &job.prepared).await;
+        let result = write_one(storage, metrics, &job.prepared).await;
         let _ = job.reply.send(result);
     }
 }
 
 async fn write_batch(storage: &Storage, metrics: &MetricsRegistry, jobs: Vec<Job>) {
     let prepared: Vec<&Prepared> = jobs.iter().map(|j| &j.prepared).collect();
-    let counted = |results: &[Reply]| {
-        let m = &metrics.metrics;
-        m.request_batches.inc();
-        let new = results
-            .iter()
-            .filter(|r| matches!(r, Ok(Created::New(_))))
-            .count();
-        m.requests_registered
-            .inc_by(u64::try_from(new).unwrap_or(u64::MAX));
-    };
-    match write(storage, &prepared).await {
+    match write(storage, metrics, &prepared).await {
         Ok(results) => {
-            counted(&results);
             for (job, result) in jobs.into_iter().zip(results) {
                 let _ = job.reply.send(result);
             }
@@ -214,10 +203,7 @@ async fn write_batch(storage: &Storage, metrics: &MetricsRegistry, jobs: Vec<Job
         Err(err) if jobs.len() > 1 => {
             tracing::debug!(error = %err, requests = jobs.len(), "registration batch rolled back; writing its requests one by one");
             for job in jobs {
-                let result = write_one(storage, &job.prepared).await;
-                if let Ok(Created::New(_)) = &result {
-                    counted(std::slice::from_ref(&result));
-                }
+                let result = write_one(storage, metrics, &job.prepared).await;
                 let _ = job.reply.send(result);
             }
         }
@@ -225,11 +211,8 @@ async fn write_batch(storage: &Storage, metrics: &MetricsRegistry, jobs: Vec<Job
             if let Some(job) = jobs.into_iter().next() {
                 let result = match settle(storage, &job.prepared, err, true).await {
                     Some(reply) => reply,
-                    None => write_one(storage, &job.prepared).await,
+                    None => write_one(storage, metrics, &job.prepared).await,
                 };
-                if let Ok(Created::New(_)) = &result {
-                    counted(std::slice::from_ref(&result));
-                }
                 let _ = job.reply.send(result);
             }
         }
@@ -243,11 +226,11 @@ const UNIQUE_RACE_RETRIES: usize = 3;
 /// (PostgreSQL: another batch or instance registering the same new phone, or the same
 /// `Idempotency-Key`) is settled: the key's request if it exists, else written again — the
 /// retry sees the winner's committed rows.
-async fn write_one(storage: &Storage, prepared: &Prepared) -> Reply {
+async fn write_one(storage: &Storage, metrics: &MetricsRegistry, prepared: &Prepared) -> Reply {
     let mut attempt = 0;
     loop {
         attempt += 1;
-        let err = match write(storage, &[prepared]).await {
+        let err = match write(storage, metrics, &[prepared]).await {
             Ok(mut results) => {
                 return results
                     .pop()
@@ -772,7 +755,11 @@ async fn persist_postgres(
 
 /// Write one batch. The outer error means nothing was written; an inner error is one
 /// registration's own (an unknown executor unit) and does not touch the others.
-async fn write(storage: &Storage, batch: &[&Prepared]) -> Result<Vec<Reply>, BatchError> {
+async fn write(
+    storage: &Storage,
+    metrics: &MetricsRegistry,
+    batch: &[&Prepared],
+) -> Result<Vec<Reply>, BatchError> {
     let backend = storage.backend();
     let mut results: Vec<Option<Reply>> = batch.iter().map(|_| None).collect();
     match backend {
@@ -784,7 +771,7 @@ async fn write(storage: &Storage, batch: &[&Prepared]) -> Result<Vec<Reply>, Bat
             let written = build(batch, &plan, allocation, &mut results)?;
             persist_sqlite(&mut tx, &written).await?;
             tx.commit().await?;
-            finish(written, results)
+            finish(metrics, written, results)
         }
         Backend::Postgres => {
             let mut conn = storage.writer().acquire().await?;
@@ -793,7 +780,7 @@ async fn write(storage: &Storage, batch: &[&Prepared]) -> Result<Vec<Reply>, Bat
             let allocation = allocate_postgres(storage, &mut conn, &per_year).await?;
             let written = build(batch, &plan, allocation, &mut results)?;
             persist_postgres(&mut conn, &written).await?;
-            finish(written, results)
+            finish(metrics, written, results)
         }
     }
 }
@@ -932,8 +919,17 @@ fn build<'a>(
     Ok(rows)
 }
 
-/// The answers, once the batch is committed.
-fn finish(rows: BatchRows<'_>, mut results: Vec<Option<Reply>>) -> Result<Vec<Reply>, BatchError> {
+/// The answers, once the batch is committed; the commit is counted here, the one place every
+/// committed registration passes (batches, their retries one by one, key repeats).
+fn finish(
+    metrics: &MetricsRegistry,
+    rows: BatchRows<'_>,
+    mut results: Vec<Option<Reply>>,
+) -> Result<Vec<Reply>, BatchError> {
+    let m = &metrics.metrics;
+    m.request_batches.inc();
+    m.requests_registered
+        .inc_by(u64::try_from(rows.requests.len()).unwrap_or(u64::MAX));
     for r in rows.requests {
         results[r.index] = Some(Ok(Created::New(Box::new(r.row))));
     }
