@@ -27,6 +27,21 @@ struct World {
     _db: TestDb,
 }
 
+/// A session token of `login` on `app`.
+async fn sign_in(app: &TestApp, login: &str) -> String {
+    let r: Value = app
+        .client
+        .post(app.url("/api/v1/session"))
+        .json(&json!({"login": login, "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    r["token"].as_str().unwrap().to_owned()
+}
+
 async fn world(engine: Engine) -> World {
     let db = TestDb::new(engine).await;
     let config = db.config();
@@ -54,17 +69,7 @@ async fn world(engine: Engine) -> World {
     let app = spawn_app_with_clock(config, Arc::new(clock.clone())).await;
     let mut tokens = Vec::new();
     for login in ["op1", "sup1", "adm1", "voda1", "dzhkg1"] {
-        let r: Value = app
-            .client
-            .post(app.url("/api/v1/session"))
-            .json(&json!({"login": login, "password": PASSWORD}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        tokens.push(r["token"].as_str().unwrap().to_owned());
+        tokens.push(sign_in(&app, login).await);
     }
     let [op, sup, admin, voda, dzhkg]: [String; 5] = tokens.try_into().unwrap();
     World {
@@ -85,18 +90,7 @@ impl World {
         self.clock.set(t);
         let mut tokens = Vec::new();
         for login in ["op1", "sup1", "adm1", "voda1", "dzhkg1"] {
-            let r: Value = self
-                .app
-                .client
-                .post(self.app.url("/api/v1/session"))
-                .json(&json!({"login": login, "password": PASSWORD}))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            tokens.push(r["token"].as_str().unwrap().to_owned());
+            tokens.push(sign_in(&self.app, login).await);
         }
         [self.op, self.sup, self.admin, self.voda, self.dzhkg] = tokens.try_into().unwrap();
     }
@@ -786,17 +780,7 @@ async fn two_daemons_on_one_postgres_database_register_concurrently() {
     }
     let w = world(Engine::Postgres).await;
     let second = support::spawn_app_with_clock(w._db.config(), Arc::new(w.clock.clone())).await;
-    let token: Value = second
-        .client
-        .post(second.url("/api/v1/session"))
-        .json(&json!({"login": "op1", "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = token["token"].as_str().unwrap().to_owned();
+    let token = sign_in(&second, "op1").await;
     let mut sends = Vec::new();
     for i in 0..80 {
         let (app, token) = if i % 2 == 0 {
