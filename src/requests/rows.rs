@@ -124,6 +124,7 @@ pub(crate) struct TransitionRows {
 }
 
 /// An audit row ready to insert.
+#[derive(serde::Serialize)]
 pub(crate) struct AuditInsert {
     pub at: i64,
     pub actor_id: i64,
@@ -161,6 +162,7 @@ pub(crate) fn audit_sql(st: &mut Statement, rows: &[AuditInsert]) -> String {
 }
 
 /// A current executor of a request.
+#[derive(serde::Serialize)]
 pub(crate) struct ExecutorInsert {
     pub request_id: i64,
     pub unit: String,
@@ -187,6 +189,7 @@ pub(crate) fn executors_sql(st: &mut Statement, rows: &[ExecutorInsert]) -> Stri
 }
 
 /// A notice ready to insert.
+#[derive(serde::Serialize)]
 pub(crate) struct NoticeInsert {
     pub request_id: i64,
     pub audience: &'static str,
