@@ -1,5 +1,7 @@
 //! Call records: the call tracker's events written to `calls` and `call_legs` by a task of its
-//! own, behind a bounded queue, so the PBX event path never waits on the database.
+//! own, behind a bounded queue, so the PBX event path never waits on the database. The writer
+//! takes the events of each moment together (one transaction, one fsync) and keeps them while the
+//! database is unreachable, writing them once it is back.
 //!
 //! A call's row in `calls` is made by its first leg event: `Ringing`, or `Unreached` when the
 //! first phone dialled never rang (busy, unavailable, …: `ringing_at` stays empty until a phone
@@ -11,17 +13,20 @@
 //! SQL on SQLite and PostgreSQL: a replayed or duplicated event, or a call seen again after a
 //! reconnect, never makes a second record or moves a first time.
 
+use std::time::Duration;
+
 use chrono::{DateTime, Utc};
 use contactd_ari::tracker::CallDirection;
 use contactd_ari::{CallEvent, Outcome};
 use contactd_domain::CallerNumber;
+use sqlx::AnyConnection;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::instrument;
 
 use crate::clock::SharedClock;
 use crate::metrics::MetricsRegistry;
-use crate::storage::{to_db_time, Storage};
+use crate::storage::{is_transient, to_db_time, Storage};
 
 /// Call events waiting to be written; beyond this the link drops records (and counts them)
 /// rather than slow down.
@@ -46,10 +51,19 @@ fn direction_str(direction: CallDirection) -> &'static str {
     }
 }
 
-/// Writes one call event. Safe to repeat.
-#[instrument(skip_all, fields(call_id))]
+/// Writes one call event in a transaction of its own. Safe to repeat.
 pub async fn record(
     storage: &Storage,
+    event: &CallEvent,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    write_all(storage, std::slice::from_ref(event), now).await
+}
+
+/// Writes one call event on `conn` (the writer's batch transaction).
+#[instrument(skip_all, fields(call_id))]
+async fn record_on(
+    conn: &mut AnyConnection,
     event: &CallEvent,
     now: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
@@ -65,7 +79,6 @@ pub async fn record(
         } => {
             tracing::Span::current().record("call_id", call_id.as_str());
             let caller = CallerNumber::from_pbx(caller_number_raw);
-            let mut tx = storage.writer().begin().await?;
             // The first phone that rings sets `ringing_at`, also when an unreached leg (a busy
             // operator) made the row before.
             sqlx::query(
@@ -82,7 +95,7 @@ pub async fn record(
             .bind(dialed_number)
             .bind(to_db_time(now))
             .bind(to_db_time(*at))
-            .execute(&mut *tx)
+            .execute(&mut *conn)
             .await?;
             sqlx::query(
                 "INSERT INTO call_legs (call_id, operator_extension, rang_at, reconciled) \
@@ -91,9 +104,8 @@ pub async fn record(
             .bind(call_id)
             .bind(operator_extension)
             .bind(to_db_time(*at))
-            .execute(&mut *tx)
+            .execute(&mut *conn)
             .await?;
-            tx.commit().await?;
         }
         CallEvent::Answered {
             call_id,
@@ -108,7 +120,7 @@ pub async fn record(
             .bind(to_db_time(*at))
             .bind(answered_by)
             .bind(call_id)
-            .execute(storage.writer())
+            .execute(&mut *conn)
             .await?;
         }
         CallEvent::Ended {
@@ -136,7 +148,7 @@ pub async fn record(
             .bind(outcome_str(*outcome))
             .bind(duration_s.map(i64::from))
             .bind(i64::from(*reconciled))
-            .execute(storage.writer())
+            .execute(&mut *conn)
             .await?;
         }
         CallEvent::Unreached {
@@ -152,7 +164,6 @@ pub async fn record(
         } => {
             tracing::Span::current().record("call_id", call_id.as_str());
             let caller = CallerNumber::from_pbx(caller_number_raw);
-            let mut tx = storage.writer().begin().await?;
             sqlx::query(
                 "INSERT INTO calls (call_id, direction, caller_number, caller_number_raw, \
                  caller_name, dialed_number, created_at, ringing_at, reconciled) \
@@ -165,7 +176,7 @@ pub async fn record(
             .bind(caller_name)
             .bind(dialed_number)
             .bind(to_db_time(now))
-            .execute(&mut *tx)
+            .execute(&mut *conn)
             .await?;
             // An existing row for this operator means its phone was reached earlier in the
             // call: that leg keeps its own record.
@@ -179,9 +190,8 @@ pub async fn record(
             .bind(to_db_time(*at))
             .bind(outcome_str(*outcome))
             .bind(i64::from(*reconciled))
-            .execute(&mut *tx)
+            .execute(&mut *conn)
             .await?;
-            tx.commit().await?;
         }
         CallEvent::Finished {
             call_id,
@@ -198,15 +208,29 @@ pub async fn record(
             .bind(outcome_str(*outcome))
             .bind(i64::from(*reconciled))
             .bind(call_id)
-            .execute(storage.writer())
+            .execute(&mut *conn)
             .await?;
         }
     }
     Ok(())
 }
 
-/// The record writer task: drains the queue until it closes or the daemon stops (then writes
-/// what is already queued).
+/// Most events one transaction writes.
+const BATCH: usize = 256;
+/// How long the writer lets events gather after the first one: one transaction (one fsync)
+/// for all the events of that moment instead of one per event, and the event path does not
+/// wake the writer for each event.
+const LINGER: Duration = Duration::from_millis(20);
+/// Pause before writing again when the database cannot be reached.
+const RETRY: Duration = Duration::from_secs(1);
+
+/// The record writer task: takes what the queue holds (after [`LINGER`]) and writes it in one
+/// transaction, until the queue closes or the daemon stops (then it writes what is queued).
+///
+/// While the database cannot be reached (restart, network) the batch is kept and written again
+/// every [`RETRY`]; meanwhile events wait in the queue (the link counts what overflows it). A
+/// batch the database refuses (a bad row) is written again event by event, so only the event at
+/// fault is dropped, logged and counted.
 pub async fn run_writer(
     storage: Storage,
     clock: SharedClock,
@@ -214,17 +238,71 @@ pub async fn run_writer(
     mut queue: mpsc::Receiver<CallEvent>,
     shutdown: CancellationToken,
 ) {
+    let mut batch = Vec::with_capacity(BATCH);
     loop {
-        let event = tokio::select! {
+        let open = tokio::select! {
             biased;
-            e = queue.recv() => e,
-            () = shutdown.cancelled() => {
-                queue.close();
-                queue.recv().await
-            }
+            n = queue.recv_many(&mut batch, BATCH) => n > 0,
+            () = shutdown.cancelled() => false,
         };
-        let Some(event) = event else { break };
-        if let Err(err) = record(&storage, &event, clock.now()).await {
+        if !open {
+            break;
+        }
+        tokio::select! {
+            () = tokio::time::sleep(LINGER) => {}
+            () = shutdown.cancelled() => {}
+        }
+        while batch.len() < BATCH {
+            match queue.try_recv() {
+                Ok(event) => batch.push(event),
+                Err(_) => break,
+            }
+        }
+        write_batch(&storage, &clock, &metrics, &mut batch, &shutdown).await;
+    }
+    // Shutting down: what is already queued is written before the writer stops.
+    queue.close();
+    while let Some(event) = queue.recv().await {
+        batch.push(event);
+        if batch.len() == BATCH {
+            write_batch(&storage, &clock, &metrics, &mut batch, &shutdown).await;
+        }
+    }
+    write_batch(&storage, &clock, &metrics, &mut batch, &shutdown).await;
+}
+
+/// Writes `batch` (and empties it); see [`run_writer`] for what happens on errors.
+async fn write_batch(
+    storage: &Storage,
+    clock: &SharedClock,
+    metrics: &MetricsRegistry,
+    batch: &mut Vec<CallEvent>,
+    shutdown: &CancellationToken,
+) {
+    if batch.is_empty() {
+        return;
+    }
+    loop {
+        let err = match write_all(storage, batch, clock.now()).await {
+            Ok(()) => {
+                batch.clear();
+                return;
+            }
+            Err(err) => err,
+        };
+        if !is_transient(&err) {
+            break;
+        }
+        tracing::warn!(error = %err, events = batch.len(),
+            "cannot write call records now; retrying (check the database)");
+        if shutdown.is_cancelled() {
+            // The last attempt at shutdown: one more try below, event by event.
+            break;
+        }
+        tokio::time::sleep(RETRY).await;
+    }
+    for event in batch.drain(..) {
+        if let Err(err) = record(storage, &event, clock.now()).await {
             metrics.metrics.call_records_failed.inc();
             tracing::error!(
                 error = %err,
@@ -232,4 +310,16 @@ pub async fn run_writer(
             );
         }
     }
+}
+
+async fn write_all(
+    storage: &Storage,
+    events: &[CallEvent],
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    let mut tx = storage.writer().begin().await?;
+    for event in events {
+        record_on(&mut tx, event, now).await?;
+    }
+    tx.commit().await
 }

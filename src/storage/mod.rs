@@ -278,6 +278,30 @@ fn sqlite_url(url: &str) -> Result<String, StorageError> {
 }
 
 /// A timestamp as stored: UTC microseconds since the Unix epoch.
+/// Whether `err` may pass if the same work is tried again later: the database could not be
+/// reached or is restarting (connection errors, PostgreSQL classes 08 and 57, too many
+/// connections), or the work lost a race (deadlock, serialization failure, SQLite busy/locked).
+/// Anything else (a constraint, bad SQL) fails the same way every time.
+pub fn is_transient(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            code.starts_with("08")
+                || code.starts_with("57")
+                || code.starts_with("53")
+                || code == "40001"
+                || code == "40P01"
+                // SQLite: SQLITE_BUSY and SQLITE_LOCKED with their extended codes.
+                || matches!(code.parse::<i64>(), Ok(c) if c & 0xff == 5 || c & 0xff == 6)
+        }),
+        _ => false,
+    }
+}
+
 pub fn to_db_time(t: DateTime<Utc>) -> i64 {
     t.timestamp_micros()
 }
