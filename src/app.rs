@@ -189,9 +189,16 @@ pub async fn run(
         .local_addr()
         .context("reading the bound HTTP address")?;
     let server_shutdown = shutdown.clone();
+    // TCP_NODELAY: an operator's pop-up is one small frame that must leave at once, not wait
+    // for the client's (delayed, up to 40 ms) acknowledgement of the frame before it (Nagle).
+    let http_listener = axum::serve::ListenerExt::tap_io(listeners.http, |tcp| {
+        if let Err(err) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %err, "cannot set TCP_NODELAY on a client connection");
+        }
+    });
     let server = tokio::spawn(async move {
         axum::serve(
-            listeners.http,
+            http_listener,
             router.into_make_service_with_connect_info::<SocketAddr>(),
         )
         .with_graceful_shutdown(server_shutdown.cancelled_owned())
