@@ -315,6 +315,56 @@ pub fn from_db_time(micros: i64) -> DateTime<Utc> {
 mod tests {
     use super::*;
 
+    #[tokio::test]
+    async fn errors_worth_a_retry_are_told_from_the_rest() {
+        let io = sqlx::Error::Io(std::io::Error::from(std::io::ErrorKind::ConnectionRefused));
+        assert!(is_transient(&io));
+        assert!(is_transient(&sqlx::Error::PoolTimedOut));
+        assert!(!is_transient(&sqlx::Error::RowNotFound));
+        // A real constraint error from SQLite is not worth a retry; a busy database is.
+        let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect("sqlite::memory:")
+            .await
+            .unwrap();
+        sqlx::query("CREATE TABLE t (id INTEGER PRIMARY KEY)")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        sqlx::query("INSERT INTO t VALUES (1)")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        let duplicate = sqlx::query("INSERT INTO t VALUES (1)")
+            .execute(&mut conn)
+            .await
+            .unwrap_err();
+        assert!(!is_transient(&duplicate), "{duplicate}");
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("busy.db").display());
+        let mut a = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url)
+            .await
+            .unwrap();
+        let mut b = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url)
+            .await
+            .unwrap();
+        sqlx::query("CREATE TABLE t (id INTEGER)")
+            .execute(&mut a)
+            .await
+            .unwrap();
+        sqlx::query("PRAGMA busy_timeout = 0")
+            .execute(&mut b)
+            .await
+            .unwrap();
+        sqlx::query("BEGIN EXCLUSIVE")
+            .execute(&mut a)
+            .await
+            .unwrap();
+        let busy = sqlx::query("INSERT INTO t VALUES (1)")
+            .execute(&mut b)
+            .await
+            .unwrap_err();
+        assert!(is_transient(&busy), "{busy}");
+    }
+
     #[test]
     fn sqlite_url_gets_create_mode() {
         let dir = tempfile::tempdir().unwrap();
