@@ -1351,24 +1351,38 @@ async fn caller_history_shows_every_open_request_and_the_five_latest_closed() {
             assert!(none.open_requests.is_empty() && none.recent_requests.is_empty());
         }
 
-        // The hub looks the history up when the call arrives; the pop-up then uses that
+        // The hub looks the history up when the call arrives (`Hub::prefetch` runs
+        // `look_up_ahead` in a task of its own); the pop-up then uses that
         // lookup (here: from before a rename), while a caller not prefetched is looked up now.
         let hub = contactd::hub::Hub::new(
             tokio_util::sync::CancellationToken::new(),
             tokio_util::task::TaskTracker::new(),
         );
         hub.set_storage(storage.clone());
-        let frequent = CallerNumber::from_pbx("+380671112233");
-        hub.prefetch(&frequent);
+        // The PBX's caller id in national form; the pop-up's number in E.164.
+        hub.look_up_ahead("067 111 22 33").await;
+        let frequent = hub.caller("067 111 22 33");
+        assert_eq!(frequent, CallerNumber::from_pbx("+380671112233"));
         let first = hub.history(&storage, &frequent).await.unwrap();
-        assert_eq!(first.applicant.as_ref().unwrap()["name"], "Frequent");
+        assert_eq!(
+            first.history.applicant.as_ref().unwrap()["name"],
+            "Frequent"
+        );
+        // The pop-up's members, rendered once with the lookup.
+        let fields: serde_json::Value =
+            serde_json::from_str(&format!("{{{}}}", first.fields)).unwrap();
+        assert_eq!(fields["applicant"]["name"], "Frequent");
+        assert_eq!(
+            fields["open_requests"].as_array().map(Vec::len),
+            Some(first.history.open_requests.len())
+        );
         sqlx::query("UPDATE applicants SET name = 'Renamed' WHERE name IN ('Frequent', 'Quiet')")
             .execute(w)
             .await
             .unwrap();
         let again = hub.history(&storage, &frequent).await.unwrap();
         assert_eq!(
-            again.applicant.as_ref().unwrap()["name"],
+            again.history.applicant.as_ref().unwrap()["name"],
             "Frequent",
             "prefetched"
         );
@@ -1377,7 +1391,7 @@ async fn caller_history_shows_every_open_request_and_the_five_latest_closed() {
             .await
             .unwrap();
         assert_eq!(
-            quiet.applicant.as_ref().unwrap()["name"],
+            quiet.history.applicant.as_ref().unwrap()["name"],
             "Renamed",
             "looked up now"
         );

@@ -21,7 +21,7 @@ use tokio::sync::broadcast::error::RecvError;
 
 use super::{ApiError, AppState};
 use crate::auth::{AuthUser, Role};
-use crate::hub::{ActiveCall, EndInfo, Hub, Push};
+use crate::hub::{ActiveCall, CallerHistory, EndInfo, Hub, PopupHistory, Push};
 use crate::pbx::records::outcome_str;
 
 /// How long one frame may take to reach a client before the socket is closed.
@@ -126,7 +126,10 @@ type Sink = futures_util::stream::SplitSink<WebSocket, Message>;
 
 impl Session {
     async fn send(&self, sink: &mut Sink, frame: serde_json::Value) -> Result<(), Stop> {
-        let text = frame.to_string();
+        self.send_text(sink, frame.to_string()).await
+    }
+
+    async fn send_text(&self, sink: &mut Sink, text: String) -> Result<(), Stop> {
         match tokio::time::timeout(WRITE_TIMEOUT, sink.send(Message::Text(text.into()))).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(_)) => Err(Stop::Gone),
@@ -197,25 +200,11 @@ impl Session {
                     Err(err) => {
                         tracing::warn!(call_id = %call.call_id, error = %err,
                             "caller history unavailable; the pop-up shows the number only");
-                        Default::default()
+                        Arc::new(PopupHistory::new(CallerHistory::default()))
                     }
                 };
-                self.send(
-                    sink,
-                    json!({
-                        "type": "call.ringing",
-                        "call_id": call.call_id,
-                        "direction": call.direction,
-                        "caller_number": call.caller_number,
-                        "caller_name": call.caller_name,
-                        "dialed_number": call.dialed_number,
-                        "operator_extension": call.operator_extension,
-                        "applicant": history.applicant,
-                        "open_requests": history.open_requests,
-                        "recent_requests": history.recent_requests,
-                    }),
-                )
-                .await
+                self.send_text(sink, ringing_frame(call, &history.fields))
+                    .await
             }
             Push::Answered {
                 call_id,
@@ -245,6 +234,42 @@ impl Session {
     }
 }
 
+/// The `call.ringing` frame's own members, before the caller's history.
+#[derive(serde::Serialize)]
+struct RingingHead<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    call_id: &'a str,
+    direction: contactd_ari::tracker::CallDirection,
+    caller_number: &'a contactd_domain::CallerNumber,
+    caller_name: &'a str,
+    dialed_number: &'a str,
+    operator_extension: &'a str,
+}
+
+/// `{"type":"call.ringing",…,"applicant":…,"open_requests":[…],"recent_requests":[…]}`: the
+/// call's members, then the history's, rendered when it was looked up ([`PopupHistory`]).
+fn ringing_frame(call: &ActiveCall, history_fields: &str) -> String {
+    let head = RingingHead {
+        kind: "call.ringing",
+        call_id: &call.call_id,
+        direction: call.direction,
+        caller_number: &call.caller_number,
+        caller_name: &call.caller_name,
+        dialed_number: &call.dialed_number,
+        operator_extension: &call.operator_extension,
+    };
+    // Serializing a struct of strings cannot fail.
+    let mut text = serde_json::to_string(&head).unwrap_or_default();
+    if text.ends_with('}') && !history_fields.is_empty() {
+        text.pop();
+        text.push(',');
+        text.push_str(history_fields);
+        text.push('}');
+    }
+    text
+}
+
 fn ended_frame(call_id: &str, end: &EndInfo) -> serde_json::Value {
     let mut frame = json!({
         "type": "call.ended",
@@ -258,4 +283,53 @@ fn ended_frame(call_id: &str, end: &EndInfo) -> serde_json::Value {
         frame["reconciled"] = json!(true);
     }
     frame
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hub::LegStatus;
+
+    #[test]
+    fn the_ringing_frame_carries_the_call_and_the_rendered_history() {
+        let call = ActiveCall {
+            call_id: "1795859908.2".into(),
+            direction: contactd_ari::tracker::CallDirection::Inbound,
+            caller_number: contactd_domain::CallerNumber::from_pbx("067 123 45 67"),
+            caller_name: "Resident \"Квартира 5\"".into(),
+            dialed_number: "1580".into(),
+            operator_extension: "1001".into(),
+            state: LegStatus::Ringing,
+            answered_by: None,
+            since: chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap_or_default(),
+        };
+        let history = PopupHistory::new(CallerHistory {
+            applicant: Some(json!({"id": 7, "name": "Олена"})),
+            open_requests: vec![json!({"number": "2026-000001", "status": "sent"})],
+            recent_requests: Vec::new(),
+        });
+        let frame: serde_json::Value =
+            serde_json::from_str(&ringing_frame(&call, &history.fields)).unwrap_or_default();
+        assert_eq!(
+            frame,
+            json!({
+                "type": "call.ringing",
+                "call_id": "1795859908.2",
+                "direction": "inbound",
+                "caller_number": "+380671234567",
+                "caller_name": "Resident \"Квартира 5\"",
+                "dialed_number": "1580",
+                "operator_extension": "1001",
+                "applicant": {"id": 7, "name": "Олена"},
+                "open_requests": [{"number": "2026-000001", "status": "sent"}],
+                "recent_requests": [],
+            })
+        );
+        // No history at all: the members are still there, empty.
+        let none = PopupHistory::new(CallerHistory::default());
+        let frame: serde_json::Value =
+            serde_json::from_str(&ringing_frame(&call, &none.fields)).unwrap_or_default();
+        assert_eq!(frame["applicant"], serde_json::Value::Null);
+        assert_eq!(frame["open_requests"], json!([]));
+    }
 }

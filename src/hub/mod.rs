@@ -122,14 +122,19 @@ struct Inner {
     storage: std::sync::OnceLock<Storage>,
     /// Caller histories looked up when a call arrived, by E.164 number, with their start.
     prefetched: Mutex<HashMap<String, (std::time::Instant, Prefetched)>>,
+    /// Caller ids already read (`CallerNumber::from_pbx` runs libphonenumber, tens of µs): the
+    /// call's arrival reads it once, its pop-up and log lines reuse it.
+    parsed: Mutex<HashMap<String, CallerNumber>>,
 }
 
 /// A caller history being looked up (`None` until it is there).
-type Prefetched = tokio::sync::watch::Receiver<Option<Arc<CallerHistory>>>;
+type Prefetched = tokio::sync::watch::Receiver<Option<Arc<PopupHistory>>>;
 
 /// How long a history looked up at a call's arrival is used for its pop-ups (a call queued
 /// longer gets a fresh lookup when it rings).
 const PREFETCH_FRESH: std::time::Duration = std::time::Duration::from_secs(10);
+/// Caller ids remembered before the parse cache starts over.
+const PARSED_MAX: usize = 4096;
 
 /// The hub; cheap to clone.
 #[derive(Debug, Clone)]
@@ -148,6 +153,7 @@ impl Hub {
                 tasks,
                 storage: std::sync::OnceLock::new(),
                 prefetched: Mutex::new(HashMap::new()),
+                parsed: Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -157,43 +163,74 @@ impl Hub {
         let _ = self.inner.storage.set(storage);
     }
 
-    /// A call from `caller` arrived at the PBX: start looking up its history now, so that the
-    /// pop-up, a few milliseconds to seconds later when a phone rings, does not wait for the
-    /// database. Never waits; repeated calls within a second reuse the lookup.
-    pub fn prefetch(&self, caller: &CallerNumber) {
-        let (CallerNumber::Valid(phone), Some(storage)) = (caller, self.inner.storage.get()) else {
+    /// The caller id `raw` as a [`CallerNumber`], read once per distinct id.
+    pub fn caller(&self, raw: &str) -> CallerNumber {
+        let mut parsed = self
+            .inner
+            .parsed
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(caller) = parsed.get(raw) {
+            return caller.clone();
+        }
+        let caller = CallerNumber::from_pbx(raw);
+        if parsed.len() >= PARSED_MAX {
+            parsed.clear();
+        }
+        parsed.insert(raw.to_owned(), caller.clone());
+        caller
+    }
+
+    /// A call from caller id `raw` arrived at the PBX: start looking up its history now, so
+    /// that the pop-up, a few milliseconds to seconds later when a phone rings, does not wait
+    /// for the database. Never waits, and does nothing slow on the caller's task: reading the
+    /// number (libphonenumber, ~30 µs) and the lookup run in a task of their own. Repeated calls
+    /// within a second reuse the lookup.
+    pub fn prefetch(&self, raw: &str) {
+        if self.inner.storage.get().is_none() {
+            return;
+        }
+        let hub = self.clone();
+        let raw = raw.to_owned();
+        tokio::spawn(async move { hub.look_up_ahead(&raw).await });
+    }
+
+    /// What [`Hub::prefetch`] runs in its task: reads the caller id and looks its history up
+    /// (unless that was done less than a second ago), for the pop-ups to come.
+    pub async fn look_up_ahead(&self, raw: &str) {
+        let caller = self.caller(raw);
+        let (CallerNumber::Valid(phone), Some(storage)) = (&caller, self.inner.storage.get())
+        else {
             return;
         };
         let now = std::time::Instant::now();
         let key = phone.as_e164().to_owned();
-        let mut map = self
-            .inner
-            .prefetched
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if map.len() > 4096 {
-            map.retain(|_, (at, _)| now.duration_since(*at) < PREFETCH_FRESH);
-        }
-        if map
-            .get(&key)
-            .is_some_and(|(at, _)| now.duration_since(*at) < std::time::Duration::from_secs(1))
-        {
-            return;
-        }
-        let (tx, rx) = tokio::sync::watch::channel(None);
-        map.insert(key, (now, rx));
-        drop(map);
-        let storage = storage.clone();
-        let caller = caller.clone();
-        tokio::spawn(async move {
-            match caller_history(&storage, &caller).await {
-                Ok(history) => {
-                    let _ = tx.send(Some(Arc::new(history)));
-                }
-                // Dropping `tx` makes the pop-up look the history up itself.
-                Err(err) => tracing::debug!(error = %err, "caller history prefetch failed"),
+        let tx = {
+            let mut map = self
+                .inner
+                .prefetched
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            if map.len() > 4096 {
+                map.retain(|_, (at, _)| now.duration_since(*at) < PREFETCH_FRESH);
             }
-        });
+            if map
+                .get(&key)
+                .is_some_and(|(at, _)| now.duration_since(*at) < std::time::Duration::from_secs(1))
+            {
+                return;
+            }
+            let (tx, rx) = tokio::sync::watch::channel(None);
+            map.insert(key, (now, rx));
+            tx
+        };
+        match caller_history(storage, &caller).await {
+            Ok(history) => {
+                let _ = tx.send(Some(Arc::new(PopupHistory::new(history))));
+            }
+            // Dropping `tx` makes the pop-up look the history up itself.
+            Err(err) => tracing::debug!(error = %err, "caller history prefetch failed"),
+        }
     }
 
     /// The caller's history for a pop-up: the one prefetched at the call's arrival if it is
@@ -202,7 +239,7 @@ impl Hub {
         &self,
         storage: &Storage,
         caller: &CallerNumber,
-    ) -> Result<CallerHistory, StorageError> {
+    ) -> Result<Arc<PopupHistory>, StorageError> {
         let cell = match caller {
             CallerNumber::Valid(phone) => self
                 .inner
@@ -217,11 +254,13 @@ impl Hub {
         if let Some(mut cell) = cell {
             if let Ok(history) = cell.wait_for(Option::is_some).await {
                 if let Some(history) = history.as_ref() {
-                    return Ok((**history).clone());
+                    return Ok(history.clone());
                 }
             }
         }
-        caller_history(storage, caller).await
+        Ok(Arc::new(PopupHistory::new(
+            caller_history(storage, caller).await?,
+        )))
     }
 
     fn lock(&self) -> MutexGuard<'_, HubState> {
@@ -254,7 +293,7 @@ impl Hub {
                 let call = ActiveCall {
                     call_id: call_id.clone(),
                     direction: *direction,
-                    caller_number: CallerNumber::from_pbx(caller_number_raw),
+                    caller_number: self.caller(caller_number_raw),
                     caller_name: caller_name.clone(),
                     dialed_number: dialed_number.clone(),
                     operator_extension: operator_extension.clone(),
@@ -402,6 +441,31 @@ pub struct CallerHistory {
     pub open_requests: Vec<serde_json::Value>,
     /// The caller's most recent closed requests.
     pub recent_requests: Vec<serde_json::Value>,
+}
+
+/// A caller's history with its pop-up fields rendered once (when it is looked up, not when the
+/// phone rings).
+#[derive(Debug)]
+pub struct PopupHistory {
+    pub history: CallerHistory,
+    /// `"applicant":…,"open_requests":[…],"recent_requests":[…]`: the JSON members the
+    /// `call.ringing` frame carries, without braces.
+    pub fields: String,
+}
+
+impl PopupHistory {
+    pub fn new(history: CallerHistory) -> Self {
+        let object = serde_json::to_string(&history).unwrap_or_else(|_| {
+            r#"{"applicant":null,"open_requests":[],"recent_requests":[]}"#.to_owned()
+        });
+        // `{…}` → `…`: the members, to be spliced into the frame's object.
+        let fields = object
+            .strip_prefix('{')
+            .and_then(|o| o.strip_suffix('}'))
+            .unwrap_or_default()
+            .to_owned();
+        PopupHistory { history, fields }
+    }
 }
 
 /// The caller's applicant record and request history for the pop-up: the storage lookup on the
