@@ -1,8 +1,13 @@
-//! The PBX link task: the ARI WebSocket client (`contactd_ari::ws`) feeds a bounded queue; one
-//! consumer parses each frame, translates it to PBX-neutral events and folds them in the call
-//! tracker; the resulting call events go to the operator hub (never waits) and to the call
-//! record writer (a bounded queue of its own). After every (re)connect the consumer reconciles
-//! the tracker with `GET /ari/channels`, since Asterisk does not replay missed events.
+//! The PBX link: the ARI WebSocket client (`contactd_ari::ws`) hands each frame to the consumer
+//! right in its read loop: parse, translate to PBX-neutral events, fold them in the call tracker,
+//! and give the resulting call events to the operator hub and the call record queue. None of it
+//! waits (the hub's channels and the record queue are bounded and never block), so the read loop
+//! keeps reading, and a pop-up is one task hop from the ARI frame instead of two.
+//!
+//! After every (re)connect the consumer reconciles the tracker with `GET /ari/channels`, since
+//! Asterisk does not replay missed events. That REST call runs in a task of its own; frames that
+//! arrive meanwhile are kept in order and applied after the reconciliation, so the read loop
+//! never waits for it either.
 //!
 //! The link state is published on the daemon's `watch` channel for `/readyz` and the
 //! `contactd_pbx_link_state` gauge. While reconnecting after a failure the state stays `down`
@@ -10,17 +15,17 @@
 //!
 //! Credentials never reach a log line or an error; phone numbers are logged masked.
 
+use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use contactd_ari::events::DEFAULT_MAX_FRAME_LEN;
 use contactd_ari::{
     parse_frame, translate, AriEvent, AriRest, CallEvent, CallTracker, ChannelSnapshot,
-    Credentials, FrameError, WsConfig, WsMessage, WsStats,
+    Credentials, FrameError, FrameSink, WsConfig, WsMessage, WsStats,
 };
-use contactd_domain::CallerNumber;
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -33,7 +38,7 @@ use crate::hub::Hub;
 use crate::metrics::{CallEventLabels, FrameLabels, MetricsRegistry};
 use crate::storage::Storage;
 
-/// Frames buffered between the WebSocket read loop and the consumer.
+/// Frames kept while a reconciliation runs (beyond this they are dropped and counted).
 pub const FRAME_QUEUE: usize = 8192;
 
 /// A `[pbx]` section that cannot be turned into a link.
@@ -54,7 +59,8 @@ pub struct LinkDeps {
     pub hub: Hub,
 }
 
-/// Spawns the link's tasks (`pbx-ws`, `pbx-state`, `pbx-events`, `pbx-records`) on `tasks`.
+/// Spawns the link's tasks (the WebSocket client with the consumer in its read loop, the state
+/// publisher, the stats tick, the record writer; reconciliations as they come) on `tasks`.
 pub fn spawn(
     tasks: &TaskTracker,
     config: &PbxConfig,
@@ -67,22 +73,30 @@ pub fn spawn(
     let credentials = Credentials::new(config.username.clone(), password.expose().to_owned());
     let ws_config = WsConfig::new(&config.ari_url, &config.app, credentials);
 
-    let (frames_tx, frames_rx) = mpsc::channel(FRAME_QUEUE);
     let (records_tx, records_rx) = mpsc::channel(RECORD_QUEUE);
     let (ari_state_tx, ari_state_rx) = watch::channel(contactd_ari::LinkState::Connecting);
     let stats = Arc::new(WsStats::default());
+    let consumer = Consumer::new(
+        rest,
+        deps.hub.clone(),
+        records_tx,
+        deps.metrics.clone(),
+        stats.clone(),
+        tasks.clone(),
+        shutdown.clone(),
+    );
 
-    // The WebSocket client.
+    // The WebSocket client, with the consumer in its read loop.
     {
         let clock = deps.clock.clone();
-        let stats = stats.clone();
         let shutdown = shutdown.clone();
         let link_tx = link_tx.clone();
         let metrics = deps.metrics.clone();
+        let consumer = consumer.clone();
         tasks.spawn(async move {
             let now = move || clock.now();
             let result =
-                contactd_ari::ws::run(ws_config, frames_tx, ari_state_tx, stats, &now, shutdown)
+                contactd_ari::ws::run(ws_config, consumer, ari_state_tx, stats, &now, shutdown)
                     .await;
             if let Err(err) = result {
                 tracing::error!(error = %err, "the PBX link cannot start; fix [pbx] and restart");
@@ -103,17 +117,8 @@ pub fn spawn(
         tasks.spawn(publish_state(ari_state_rx, link_tx, clock, metrics));
     }
 
-    // The consumer: frames → tracker → hub + record queue.
-    {
-        let consumer = Consumer::new(
-            rest,
-            deps.hub.clone(),
-            records_tx,
-            deps.metrics.clone(),
-            stats,
-        );
-        tasks.spawn(consumer.run(frames_rx, shutdown.clone()));
-    }
+    // The client's counters → metrics, twice a second.
+    tasks.spawn(consumer.clone().tick(shutdown.clone()));
 
     // The record writer.
     tasks.spawn(records::run_writer(
@@ -129,22 +134,45 @@ pub fn spawn(
 /// The link's consumer alone, without the WebSocket client, for benchmarks and tools that bring
 /// their own frames: every message from `frames` is handled exactly as in the running link
 /// (parse, translate, call tracker, metrics, call events to `hub` and to `records`; `Connected`
-/// reconciles over `config`'s ARI REST). Returns once `frames` is closed and drained, or on
-/// `shutdown`. The daemon itself uses [`spawn`].
+/// reconciles over `config`'s ARI REST). Returns once `frames` is closed and everything it
+/// brought is applied, or on `shutdown`. The daemon itself uses [`spawn`].
 pub async fn consume(
     config: &PbxConfig,
     hub: Hub,
     metrics: MetricsRegistry,
-    frames: mpsc::Receiver<WsMessage>,
+    mut frames: mpsc::Receiver<WsMessage>,
     records: mpsc::Sender<CallEvent>,
     shutdown: CancellationToken,
 ) -> Result<(), LinkError> {
     let password = config.password.as_ref().ok_or(LinkError::NoPassword)?;
     let rest = AriRest::new(&config.ari_url, &config.username, password.expose())?;
     let stats = Arc::new(WsStats::default());
-    Consumer::new(rest, hub, records, metrics, stats)
-        .run(frames, shutdown)
-        .await;
+    let tasks = TaskTracker::new();
+    let mut consumer = Consumer::new(
+        rest,
+        hub,
+        records,
+        metrics,
+        stats.clone(),
+        tasks.clone(),
+        shutdown.clone(),
+    );
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => break,
+            msg = frames.recv() => match msg {
+                Some(msg) => {
+                    consumer.deliver(msg, &stats);
+                }
+                None => break,
+            },
+        }
+    }
+    tasks.close();
+    tasks.wait().await;
+    let mut core = consumer.lock();
+    core.finish_deferred();
+    core.sync_stats();
     Ok(())
 }
 
@@ -193,9 +221,19 @@ struct StatsSeen {
     connect_failures: u64,
 }
 
+/// The consumer, a [`FrameSink`] the WebSocket read loop calls for each message. Cheap to clone:
+/// the read loop, the stats tick and a running reconciliation share one [`Core`].
+#[derive(Clone)]
 struct Consumer {
-    tracker: CallTracker,
+    core: Arc<Mutex<Core>>,
     rest: AriRest,
+    tasks: TaskTracker,
+    shutdown: CancellationToken,
+}
+
+/// What the consumer keeps between frames. Locked only for work that never waits.
+struct Core {
+    tracker: CallTracker,
     hub: Hub,
     records: mpsc::Sender<CallEvent>,
     metrics: MetricsRegistry,
@@ -203,11 +241,49 @@ struct Consumer {
     synced: StatsSeen,
     /// Asterisk's `startup_time` at the last connection: a change means it restarted.
     startup_time: Option<DateTime<Utc>>,
+    /// While a reconciliation runs: the messages that came after its `Connected`, in order
+    /// (another `Connected` among them starts the next reconciliation when it is reached).
+    pending: Option<VecDeque<WsMessage>>,
+    /// Call events already published to the hub whose log line, metrics and record wait until
+    /// the read loop has let the operator sockets send their pop-ups (see `take_urgent`).
+    deferred: Vec<CallEvent>,
 }
 
 /// Attempts at `GET /ari/channels` after a connect, and the pause between them.
 const RECONCILE_ATTEMPTS: u32 = 3;
 const RECONCILE_RETRY: Duration = Duration::from_millis(500);
+
+impl FrameSink for Consumer {
+    fn deliver(&mut self, msg: WsMessage, stats: &WsStats) -> bool {
+        let mut core = self.lock();
+        core.finish_deferred();
+        if let Some(pending) = &mut core.pending {
+            if pending.len() >= FRAME_QUEUE {
+                contactd_ari::ws::count_dropped(stats);
+            } else {
+                pending.push_back(msg);
+            }
+            return true;
+        }
+        match msg {
+            WsMessage::Frame(text) => core.frame(&text),
+            WsMessage::Connected { at } => {
+                core.pending = Some(VecDeque::new());
+                drop(core);
+                self.tasks.spawn(self.clone().reconcile(at));
+            }
+        }
+        true
+    }
+
+    fn take_urgent(&mut self) -> bool {
+        !self.lock().deferred.is_empty()
+    }
+
+    fn resume(&mut self) {
+        self.lock().finish_deferred();
+    }
+}
 
 impl Consumer {
     fn new(
@@ -216,36 +292,144 @@ impl Consumer {
         records: mpsc::Sender<CallEvent>,
         metrics: MetricsRegistry,
         stats: Arc<WsStats>,
+        tasks: TaskTracker,
+        shutdown: CancellationToken,
     ) -> Self {
-        Consumer {
+        let core = Core {
             tracker: CallTracker::new(),
-            rest,
             hub,
             records,
             metrics,
             stats,
             synced: StatsSeen::default(),
             startup_time: None,
+            pending: None,
+            deferred: Vec::new(),
+        };
+        Consumer {
+            core: Arc::new(Mutex::new(core)),
+            rest,
+            tasks,
+            shutdown,
         }
     }
 
-    async fn run(mut self, mut frames: mpsc::Receiver<WsMessage>, shutdown: CancellationToken) {
+    fn lock(&self) -> MutexGuard<'_, Core> {
+        // Every update of the core is made in steps that leave it consistent.
+        self.core.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Copies the client's counters into the metrics twice a second until shutdown.
+    async fn tick(self, shutdown: CancellationToken) {
         let mut tick = tokio::time::interval(Duration::from_millis(500));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         loop {
             tokio::select! {
                 () = shutdown.cancelled() => break,
-                _ = tick.tick() => self.sync_stats(),
-                msg = frames.recv() => match msg {
-                    None => break,
-                    Some(WsMessage::Connected { at }) => self.reconcile(at, &shutdown).await,
-                    Some(WsMessage::Frame(text)) => self.frame(&text),
+                _ = tick.tick() => {
+                    let mut core = self.lock();
+                    core.finish_deferred();
+                    core.sync_stats();
                 }
             }
         }
-        self.sync_stats();
+        self.lock().sync_stats();
     }
 
+    /// After a (re)connect: what the PBX has now against what the tracker believes. Frames that
+    /// arrive meanwhile are kept (`Core::pending`) and applied after the reconciliation, in
+    /// order; a later `Connected` among them reconciles again when it is reached.
+    async fn reconcile(self, mut at: DateTime<Utc>) {
+        loop {
+            self.lock().sync_stats();
+            let before = self.lock().startup_time;
+            let startup_time = self.check_restart(before).await;
+            let channels = self.channels().await;
+            let mut core = self.lock();
+            if startup_time.is_some() {
+                core.startup_time = startup_time;
+            }
+            if let Some(channels) = channels {
+                let snapshots: Vec<ChannelSnapshot> =
+                    channels.iter().map(ChannelSnapshot::from_ari).collect();
+                let events = core.tracker.reconcile(&snapshots, at);
+                tracing::info!(
+                    channels = snapshots.len(),
+                    call_events = events.len(),
+                    "reconciled with the PBX's current channels"
+                );
+                core.dispatch(events);
+            }
+            // The frames that came meanwhile, up to the next connection's `Connected`.
+            loop {
+                match core.pending.as_mut().and_then(VecDeque::pop_front) {
+                    Some(WsMessage::Frame(text)) => core.frame(&text),
+                    Some(WsMessage::Connected { at: next }) => {
+                        at = next;
+                        break;
+                    }
+                    None => {
+                        core.pending = None;
+                        core.finish_deferred();
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    /// `GET /ari/channels`, tried [`RECONCILE_ATTEMPTS`] times; `None` when it cannot be read.
+    async fn channels(&self) -> Option<Vec<contactd_ari::models::Channel>> {
+        let mut attempt = 1;
+        loop {
+            match self.rest.channels().await {
+                Ok(channels) => return Some(channels),
+                Err(err) if attempt < RECONCILE_ATTEMPTS => {
+                    tracing::debug!(error = %err, attempt, "GET /ari/channels failed; retrying");
+                }
+                Err(err) => {
+                    self.lock().metrics.metrics.pbx_reconcile_failures.inc();
+                    tracing::warn!(
+                        error = %err,
+                        "cannot read the PBX's channels after connecting; calls that changed \
+                         while the link was down may show late"
+                    );
+                    return None;
+                }
+            }
+            attempt += 1;
+            tokio::select! {
+                () = self.shutdown.cancelled() => return None,
+                () = tokio::time::sleep(RECONCILE_RETRY) => {}
+            }
+        }
+    }
+
+    /// Logs whether Asterisk restarted since the last connection (it then hung up every call;
+    /// reconciliation ends them) or the link only blinked. Returns the current `startup_time`.
+    async fn check_restart(&self, before: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
+        match self.rest.asterisk_info().await {
+            Ok(info) => {
+                let now = info.startup_time();
+                match (before, now) {
+                    (Some(before), Some(after)) if before != after => tracing::warn!(
+                        %before, %after,
+                        "Asterisk restarted while the link was down; its calls were hung up"
+                    ),
+                    (None, Some(after)) => tracing::info!(startup_time = %after, "Asterisk is up"),
+                    _ => {}
+                }
+                now
+            }
+            Err(err) => {
+                tracing::debug!(error = %err, "GET /ari/asterisk/info failed");
+                None
+            }
+        }
+    }
+}
+
+impl Core {
     /// Copies the WebSocket client's counters (frames it skipped itself) into the metrics.
     fn sync_stats(&mut self) {
         let frames = &self.metrics.metrics.ari_frames;
@@ -298,67 +482,6 @@ impl Consumer {
             .inc();
     }
 
-    /// After a (re)connect: what the PBX has now against what the tracker believes. Frames of
-    /// the new connection wait in the queue meanwhile, so they apply after the reconciliation.
-    async fn reconcile(&mut self, at: DateTime<Utc>, shutdown: &CancellationToken) {
-        self.sync_stats();
-        self.check_restart().await;
-        let mut attempt = 1;
-        let channels = loop {
-            match self.rest.channels().await {
-                Ok(channels) => break channels,
-                Err(err) if attempt < RECONCILE_ATTEMPTS => {
-                    tracing::debug!(error = %err, attempt, "GET /ari/channels failed; retrying");
-                }
-                Err(err) => {
-                    self.metrics.metrics.pbx_reconcile_failures.inc();
-                    tracing::warn!(
-                        error = %err,
-                        "cannot read the PBX's channels after connecting; calls that changed \
-                         while the link was down may show late"
-                    );
-                    return;
-                }
-            }
-            attempt += 1;
-            tokio::select! {
-                () = shutdown.cancelled() => return,
-                () = tokio::time::sleep(RECONCILE_RETRY) => {}
-            }
-        };
-        let snapshots: Vec<ChannelSnapshot> =
-            channels.iter().map(ChannelSnapshot::from_ari).collect();
-        let events = self.tracker.reconcile(&snapshots, at);
-        tracing::info!(
-            channels = snapshots.len(),
-            call_events = events.len(),
-            "reconciled with the PBX's current channels"
-        );
-        self.dispatch(events);
-    }
-
-    /// Logs whether Asterisk restarted since the last connection (it then hung up every call;
-    /// reconciliation ends them) or the link only blinked.
-    async fn check_restart(&mut self) {
-        match self.rest.asterisk_info().await {
-            Ok(info) => {
-                let now = info.startup_time();
-                match (self.startup_time, now) {
-                    (Some(before), Some(after)) if before != after => tracing::warn!(
-                        %before, %after,
-                        "Asterisk restarted while the link was down; its calls were hung up"
-                    ),
-                    (None, Some(after)) => tracing::info!(startup_time = %after, "Asterisk is up"),
-                    _ => {}
-                }
-                if now.is_some() {
-                    self.startup_time = now;
-                }
-            }
-            Err(err) => tracing::debug!(error = %err, "GET /ari/asterisk/info failed"),
-        }
-    }
-
     fn frame(&mut self, text: &str) {
         let event = match parse_frame(text, DEFAULT_MAX_FRAME_LEN) {
             Ok(AriEvent::Unknown { event_type, .. }) => {
@@ -387,8 +510,7 @@ impl Consumer {
             // any phone rings.
             if let contactd_ari::PbxEvent::ChannelCreated { channel, .. } = &pbx_event {
                 if channel.extension.is_none() && !channel.caller_number.is_empty() {
-                    self.hub
-                        .prefetch(&CallerNumber::from_pbx(&channel.caller_number));
+                    self.hub.prefetch(&channel.caller_number);
                 }
             }
             out.extend(self.tracker.apply(&pbx_event));
@@ -398,11 +520,31 @@ impl Consumer {
         }
     }
 
-    /// Call events to the hub (never waits) and to the record queue (dropped and counted when
-    /// full, so the event path never waits on the database).
+    /// Call events to the hub first (an operator is waiting for them; never waits), then the
+    /// log, the metrics and the record queue (dropped and counted when full, so the event path
+    /// never waits on the database). When a phone started ringing, that second part waits in
+    /// `deferred` until the read loop has yielded to the operator sockets (`take_urgent`,
+    /// `resume`), or until the next message, whichever comes first.
     fn dispatch(&mut self, events: Vec<CallEvent>) {
-        for event in events {
-            log_event(&event);
+        for event in &events {
+            self.hub.publish(event);
+        }
+        let ringing = events
+            .iter()
+            .any(|e| matches!(e, CallEvent::Ringing { .. }));
+        self.deferred.extend(events);
+        if !ringing {
+            self.finish_deferred();
+        }
+    }
+
+    /// The log lines, metrics and records of the published events.
+    fn finish_deferred(&mut self) {
+        if self.deferred.is_empty() {
+            return;
+        }
+        for event in std::mem::take(&mut self.deferred) {
+            log_event(&self.hub, &event);
             let kind = match event {
                 CallEvent::Ringing { .. } => "ringing",
                 CallEvent::Answered { .. } => "answered",
@@ -415,7 +557,6 @@ impl Consumer {
                 .call_events
                 .get_or_create(&CallEventLabels { kind })
                 .inc();
-            self.hub.publish(&event);
             if let Err(err) = self.records.try_send(event) {
                 self.metrics.metrics.call_records_failed.inc();
                 tracing::error!(
@@ -432,7 +573,7 @@ impl Consumer {
     }
 }
 
-fn log_event(event: &CallEvent) {
+fn log_event(hub: &Hub, event: &CallEvent) {
     match event {
         CallEvent::Ringing {
             call_id,
@@ -443,7 +584,7 @@ fn log_event(event: &CallEvent) {
         } => tracing::info!(
             call_id,
             extension = %operator_extension,
-            caller = %CallerNumber::from_pbx(caller_number_raw).masked(),
+            caller = %hub.caller(caller_number_raw).masked(),
             ?direction,
             "call ringing"
         ),
@@ -478,7 +619,7 @@ fn log_event(event: &CallEvent) {
         } => tracing::info!(
             call_id,
             extension = %operator_extension,
-            caller = %CallerNumber::from_pbx(caller_number_raw).masked(),
+            caller = %hub.caller(caller_number_raw).masked(),
             ?direction,
             outcome = outcome_str(*outcome),
             reconciled,

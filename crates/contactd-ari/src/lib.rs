@@ -17,4 +17,4 @@ pub use pbx_event::{translate, ChannelSnapshot, PbxEvent};
 pub use rest::{AriRest, OriginateParams, RestError};
 pub use secret::{Credentials, Secret};
 pub use tracker::{CallEvent, CallTracker, Outcome};
-pub use ws::{LinkState, WsConfig, WsMessage, WsStats};
+pub use ws::{FrameSink, LinkState, WsConfig, WsMessage, WsStats};

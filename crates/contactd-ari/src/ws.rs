@@ -1,12 +1,14 @@
 //! The ARI WebSocket client: connects to `{ari}/events?app=…&subscribeAll=true` with basic
 //! auth (never `api_key` in the URL), keeps the link alive with pings, reconnects with capped
-//! exponential backoff and jitter, publishes the link state on a `watch` channel and forwards
-//! every text frame into a bounded queue without ever waiting on the consumer (Asterisk drops
-//! clients that do not read promptly): a full queue drops the frame and counts it.
+//! exponential backoff and jitter, publishes the link state on a `watch` channel and hands every
+//! text frame to a [`FrameSink`] that never waits (Asterisk drops clients that do not read
+//! promptly). The sink is either a bounded queue to a consumer task (`mpsc::Sender`: a full queue
+//! drops the frame and counts it) or the consumer itself, run in the read loop when its work per
+//! frame is short and never waits (the daemon's link: one task hop less per event).
 //!
-//! After every (re)connect a [`WsMessage::Connected`] goes into the same queue, before that
-//! connection's frames, so the daemon can reconcile via `GET /ari/channels`: Asterisk does not
-//! replay events missed while disconnected.
+//! After every (re)connect a [`WsMessage::Connected`] goes to the sink, before that connection's
+//! frames, so the daemon can reconcile via `GET /ari/channels`: Asterisk does not replay events
+//! missed while disconnected.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -47,11 +49,60 @@ pub enum WsMessage {
     Frame(String),
 }
 
+/// Where the read loop hands what it reads, in order. Called from the read loop: it must never
+/// wait (on a lock held across I/O, a database, a socket), or Asterisk drops the client.
+pub trait FrameSink: Send {
+    /// Takes one message; `false` when the consumer has gone away (the link then stops).
+    /// A sink that has to drop a message counts it in `stats.dropped`.
+    fn deliver(&mut self, msg: WsMessage, stats: &WsStats) -> bool;
+
+    /// Whether the message just delivered made work that another task waits to do (an
+    /// operator's pop-up): the read loop then yields once, so that task runs before the rest of
+    /// a burst of frames is read, and calls [`FrameSink::resume`] after.
+    fn take_urgent(&mut self) -> bool {
+        false
+    }
+
+    /// After the yield that [`FrameSink::take_urgent`] asked for: finish what `deliver` left.
+    fn resume(&mut self) {}
+
+    /// Whether the consumer has gone away (checked before each connection attempt).
+    fn is_closed(&self) -> bool {
+        false
+    }
+}
+
+/// A bounded queue to a consumer task: a full queue drops the frame and counts it.
+impl FrameSink for mpsc::Sender<WsMessage> {
+    fn deliver(&mut self, msg: WsMessage, stats: &WsStats) -> bool {
+        match self.try_send(msg) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                count_dropped(stats);
+                true
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        }
+    }
+
+    fn is_closed(&self) -> bool {
+        mpsc::Sender::is_closed(self)
+    }
+}
+
+/// Counts a frame a sink could not take (logged at powers of two, not per frame).
+pub fn count_dropped(stats: &WsStats) {
+    let n = stats.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+    if n.is_power_of_two() {
+        tracing::error!(dropped_total = n, "ARI frame queue full: frame dropped");
+    }
+}
+
 /// Counters for metrics; shared with the daemon.
 #[derive(Debug, Default)]
 pub struct WsStats {
     pub frames: AtomicU64,
-    /// Frames dropped because the consumer queue was full.
+    /// Frames dropped because the consumer could not take them (its queue was full).
     pub dropped: AtomicU64,
     /// Binary frames received (ARI sends none; counted and ignored).
     pub binary: AtomicU64,
@@ -140,13 +191,13 @@ pub fn backoff_delay(attempt: u32, initial: Duration, max: Duration, rand01: f64
     half + half.mul_f64(rand01.clamp(0.0, 1.0))
 }
 
-/// Runs the link until `shutdown` is cancelled or the consumer side of `out` is closed.
+/// Runs the link until `shutdown` is cancelled or the consumer behind `out` has gone away.
 ///
 /// `now` is the time source for the `since`/`at` stamps (the wall clock is read only through
 /// the daemon's clock).
-pub async fn run<F>(
+pub async fn run<F, O>(
     config: WsConfig,
-    out: mpsc::Sender<WsMessage>,
+    mut out: O,
     state: watch::Sender<LinkState>,
     stats: Arc<WsStats>,
     now: F,
@@ -154,6 +205,7 @@ pub async fn run<F>(
 ) -> Result<(), WsError>
 where
     F: Fn() -> DateTime<Utc> + Send + Sync,
+    O: FrameSink,
 {
     let url = events_url(&config.ari_url, &config.app)?;
     let mut auth = HeaderValue::from_str(&config.credentials.basic_auth_header())
@@ -202,10 +254,10 @@ where
                 stats.connects.fetch_add(1, Ordering::Relaxed);
                 tracing::info!(url = %url, "ARI event WebSocket up");
                 state.send_replace(LinkState::Up { since });
-                if !forward(&out, &stats, WsMessage::Connected { at: since }) {
+                if !out.deliver(WsMessage::Connected { at: since }, &stats) {
                     break;
                 }
-                read_loop(ws, &config, &out, &stats, &shutdown).await
+                read_loop(ws, &config, &mut out, &stats, &shutdown).await
             }
         };
         if matches!(state.borrow().clone(), LinkState::Connecting) {
@@ -256,30 +308,16 @@ fn handshake_reason(e: &tungstenite::Error) -> String {
     }
 }
 
-/// Forwards without waiting; `false` when the consumer has gone away.
-fn forward(out: &mpsc::Sender<WsMessage>, stats: &WsStats, msg: WsMessage) -> bool {
-    match out.try_send(msg) {
-        Ok(()) => true,
-        Err(mpsc::error::TrySendError::Full(_)) => {
-            let n = stats.dropped.fetch_add(1, Ordering::Relaxed) + 1;
-            if n.is_power_of_two() {
-                tracing::error!(dropped_total = n, "ARI frame queue full: frame dropped");
-            }
-            true
-        }
-        Err(mpsc::error::TrySendError::Closed(_)) => false,
-    }
-}
-
-async fn read_loop<S>(
+async fn read_loop<S, O>(
     ws: tokio_tungstenite::WebSocketStream<S>,
     config: &WsConfig,
-    out: &mpsc::Sender<WsMessage>,
+    out: &mut O,
     stats: &WsStats,
     shutdown: &CancellationToken,
 ) -> String
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    O: FrameSink,
 {
     let (mut sink, mut stream) = ws.split();
     let mut ping = tokio::time::interval(config.ping_interval);
@@ -322,8 +360,12 @@ where
                             continue;
                         }
                         stats.frames.fetch_add(1, Ordering::Relaxed);
-                        if !forward(out, stats, WsMessage::Frame(text.as_str().to_owned())) {
+                        if !out.deliver(WsMessage::Frame(text.as_str().to_owned()), stats) {
                             return "consumer gone".into();
+                        }
+                        if out.take_urgent() {
+                            tokio::task::yield_now().await;
+                            out.resume();
                         }
                     }
                     Some(Ok(Message::Binary(b))) => {
