@@ -340,12 +340,16 @@ struct Plan {
     applicant_of: HashMap<usize, Result<i64, usize>>,
 }
 
-/// A subquery listing the strings of a JSON array parameter (`$1`): the statement text stays
-/// the same whatever the batch holds, so it is prepared once per connection.
-fn json_list(backend: Backend) -> &'static str {
+/// `column` is one of the strings of the JSON array parameter `$1`: the statement text stays the
+/// same whatever the batch holds, so it is prepared once per connection. On PostgreSQL the list
+/// becomes an array (`= ANY`), which the planner looks up in the column's index; `IN (SELECT …)`
+/// over a set-returning function would be a hash join over the whole table.
+fn in_json_list(backend: Backend, column: &str) -> String {
     match backend {
-        Backend::Sqlite => "SELECT value FROM json_each($1)",
-        Backend::Postgres => "SELECT json_array_elements_text($1::json)",
+        Backend::Sqlite => format!("{column} IN (SELECT value FROM json_each($1))"),
+        Backend::Postgres => {
+            format!("{column} = ANY (ARRAY(SELECT json_array_elements_text($1::json)))")
+        }
     }
 }
 
@@ -365,9 +369,9 @@ async fn plan(
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
-    let list = json_list(backend);
     let known_units: BTreeSet<String> = sqlx::query_scalar::<_, String>(&format!(
-        "SELECT code FROM executors WHERE code IN ({list})"
+        "SELECT code FROM executors WHERE {}",
+        in_json_list(backend, "code")
     ))
     .bind(json_param(&units)?)
     .fetch_all(&mut *conn)
@@ -393,7 +397,8 @@ async fn plan(
     let mut by_phone: HashMap<String, Known> = HashMap::new();
     let known: Vec<(String, i64, String, String, i64)> = sqlx::query_as(&format!(
         "SELECT p.e164, a.id, a.name, a.address, a.no_survey FROM applicant_phones p \
-         JOIN applicants a ON a.id = p.applicant_id WHERE p.e164 IN ({list})"
+         JOIN applicants a ON a.id = p.applicant_id WHERE {}",
+        in_json_list(backend, "p.e164")
     ))
     .bind(json_param(&phones)?)
     .fetch_all(&mut *conn)
