@@ -170,7 +170,7 @@ pub async fn run(
         };
         spawn_signal_handler(&tasks, shutdown.clone(), reload)?;
     }
-    let state = AppState {
+    let state = AppState::new(http::AppParts {
         config: config.clone(),
         storage: storage.clone(),
         metrics: metrics.clone(),
@@ -182,7 +182,7 @@ pub async fn run(
         sessions: crate::auth::SessionCache::default(),
         hub,
         creates: crate::requests::CreateQueue::new(metrics.clone()),
-    };
+    });
     let router = http::app(state);
     let addr = listeners
         .http

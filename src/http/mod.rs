@@ -41,9 +41,27 @@ use crate::metrics::{HttpLabels, MetricsRegistry};
 use crate::pbx::LinkState;
 use crate::storage::Storage;
 
-/// What every handler may use. Cheap to clone.
+/// What every handler may use. Cheap to clone: one reference count (axum clones the state for
+/// each extractor of each request), the parts are reached through `Deref`.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<AppParts>);
+
+impl AppState {
+    pub fn new(parts: AppParts) -> Self {
+        AppState(Arc::new(parts))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = AppParts;
+
+    fn deref(&self) -> &AppParts {
+        &self.0
+    }
+}
+
+/// The parts of [`AppState`].
+pub struct AppParts {
     pub config: Arc<Config>,
     pub storage: Storage,
     pub metrics: MetricsRegistry,
@@ -60,7 +78,7 @@ pub struct AppState {
     pub creates: crate::requests::CreateQueue,
 }
 
-impl AppState {
+impl AppParts {
     /// The request service over this state's storage, calendars and classifier.
     pub fn requests(&self) -> crate::requests::RequestService {
         crate::requests::RequestService {
