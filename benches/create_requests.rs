@@ -30,6 +30,15 @@ use tokio_util::sync::CancellationToken;
 
 const CONCURRENCY: usize = 32;
 const CREATES: usize = 4_000;
+
+/// Registrations per case: `CREATE_BENCH_N` when set (e.g. a longer run to profile), else
+/// [`CREATES`].
+fn creates() -> usize {
+    std::env::var("CREATE_BENCH_N")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(CREATES)
+}
 const BASELINE: usize = 8_000;
 
 fn pg_url() -> String {
@@ -109,8 +118,8 @@ async fn run_case(name: &str, database_url: &str, synchronous: &str) {
         &client,
     )
     .await;
-    let creates = drive(
-        CREATES,
+    let elapsed_creates = drive(
+        creates(),
         |client: reqwest::Client, i| {
             let url = format!("http://{addr}/api/v1/requests");
             let token = token.clone();
@@ -157,7 +166,7 @@ async fn run_case(name: &str, database_url: &str, synchronous: &str) {
     let batch =
         counter("contactd_requests_registered_total ") / counter("contactd_request_batches_total ");
     let base_rate = BASELINE as f64 / baseline.as_secs_f64();
-    let create_rate = CREATES as f64 / creates.as_secs_f64();
+    let create_rate = creates() as f64 / elapsed_creates.as_secs_f64();
     println!(
         "{name:<28} creates {create_rate:>8.0}/s   baseline GET /me {base_rate:>8.0}/s   creates/baseline {:.2}   mean batch {batch:.1}",
         create_rate / base_rate
@@ -193,17 +202,35 @@ fn main() {
         .expect("runtime");
     runtime.block_on(async {
         let dir = tempfile::tempdir().expect("tempdir");
-        println!("request creation through POST /api/v1/requests, {CREATES} requests, {CONCURRENCY} in flight");
-        run_case("sqlite (synchronous=full)", &format!("sqlite://{}/full.db", dir.path().display()), "full").await;
-        run_case("sqlite (synchronous=normal)", &format!("sqlite://{}/normal.db", dir.path().display()), "normal").await;
+        println!(
+            "request creation through POST /api/v1/requests, {} requests, {CONCURRENCY} in flight",
+            creates()
+        );
+        run_case(
+            "sqlite (synchronous=full)",
+            &format!("sqlite://{}/full.db", dir.path().display()),
+            "full",
+        )
+        .await;
+        run_case(
+            "sqlite (synchronous=normal)",
+            &format!("sqlite://{}/normal.db", dir.path().display()),
+            "normal",
+        )
+        .await;
         match sqlx::postgres::PgPool::connect(&pg_url()).await {
             Ok(admin) => {
                 let name = format!("contactd_bench_{}", std::process::id());
-                sqlx::query(&format!("CREATE DATABASE \"{name}\"")).execute(&admin).await.expect("create db");
+                sqlx::query(&format!("CREATE DATABASE \"{name}\""))
+                    .execute(&admin)
+                    .await
+                    .expect("create db");
                 let mut url = url::Url::parse(&pg_url()).expect("url");
                 url.set_path(&name);
                 run_case("postgresql", url.as_str(), "full").await;
-                let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).execute(&admin).await;
+                let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                    .execute(&admin)
+                    .await;
             }
             Err(err) => println!("postgresql: skipped ({err})"),
         }
