@@ -252,6 +252,8 @@ struct Core {
 /// Attempts at `GET /ari/channels` after a connect, and the pause between them.
 const RECONCILE_ATTEMPTS: u32 = 3;
 const RECONCILE_RETRY: Duration = Duration::from_millis(500);
+/// Frames kept during a reconciliation applied per hold of the consumer's lock.
+const RECONCILE_CHUNK: usize = 256;
 
 impl FrameSink for Consumer {
     fn deliver(&mut self, msg: WsMessage, stats: &WsStats) -> bool {
@@ -340,40 +342,50 @@ impl Consumer {
     /// arrive meanwhile are kept (`Core::pending`) and applied after the reconciliation, in
     /// order; a later `Connected` among them reconciles again when it is reached.
     async fn reconcile(self, mut at: DateTime<Utc>) {
-        loop {
+        'connection: loop {
             self.lock().sync_stats();
             let before = self.lock().startup_time;
             let startup_time = self.check_restart(before).await;
             let channels = self.channels().await;
-            let mut core = self.lock();
-            if startup_time.is_some() {
-                core.startup_time = startup_time;
-            }
-            if let Some(channels) = channels {
-                let snapshots: Vec<ChannelSnapshot> =
-                    channels.iter().map(ChannelSnapshot::from_ari).collect();
-                let events = core.tracker.reconcile(&snapshots, at);
-                tracing::info!(
-                    channels = snapshots.len(),
-                    call_events = events.len(),
-                    "reconciled with the PBX's current channels"
-                );
-                core.dispatch(events);
-            }
-            // The frames that came meanwhile, up to the next connection's `Connected`.
-            loop {
-                match core.pending.as_mut().and_then(VecDeque::pop_front) {
-                    Some(WsMessage::Frame(text)) => core.frame(&text),
-                    Some(WsMessage::Connected { at: next }) => {
-                        at = next;
-                        break;
-                    }
-                    None => {
-                        core.pending = None;
-                        core.finish_deferred();
-                        return;
-                    }
+            {
+                let mut core = self.lock();
+                if startup_time.is_some() {
+                    core.startup_time = startup_time;
                 }
+                if let Some(channels) = channels {
+                    let snapshots: Vec<ChannelSnapshot> =
+                        channels.iter().map(ChannelSnapshot::from_ari).collect();
+                    let events = core.tracker.reconcile(&snapshots, at);
+                    tracing::info!(
+                        channels = snapshots.len(),
+                        call_events = events.len(),
+                        "reconciled with the PBX's current channels"
+                    );
+                    core.dispatch(events);
+                }
+            }
+            // The frames that came meanwhile, up to the next connection's `Connected`; a few
+            // hundred per lock, so the read loop (which keeps them coming) never waits long.
+            loop {
+                {
+                    let mut core = self.lock();
+                    for _ in 0..RECONCILE_CHUNK {
+                        match core.pending.as_mut().and_then(VecDeque::pop_front) {
+                            Some(WsMessage::Frame(text)) => core.frame(&text),
+                            Some(WsMessage::Connected { at: next }) => {
+                                at = next;
+                                continue 'connection;
+                            }
+                            None => {
+                                core.pending = None;
+                                core.finish_deferred();
+                                return;
+                            }
+                        }
+                    }
+                    core.finish_deferred();
+                }
+                tokio::task::yield_now().await;
             }
         }
     }
