@@ -54,7 +54,7 @@ struct Rig {
     app: TestApp,
     storage: Storage,
     sim: TestSim,
-    _db: TestDb,
+    db: TestDb,
 }
 
 async fn rig(engine: Engine) -> Rig {
@@ -68,7 +68,7 @@ async fn rig(engine: Engine) -> Rig {
         app,
         storage,
         sim,
-        _db: db,
+        db,
     }
 }
 
@@ -1397,4 +1397,49 @@ async fn caller_history_shows_every_open_request_and_the_five_latest_closed() {
         );
         storage.close().await;
     }
+}
+
+/// The database is out of reach for longer than its busy timeout (a maintenance job holds
+/// SQLite's write lock): the pop-ups go on, and the call's records, refused meanwhile, are kept
+/// and written once the database takes writes again — none dropped.
+#[tokio::test]
+async fn call_records_wait_out_a_database_that_refuses_writes_and_are_not_lost() {
+    use sqlx::Connection;
+    let rig = rig(Engine::Sqlite).await;
+    let mut op = operator(&rig, "olena", "1001").await;
+    // Another process's transaction holding the write lock past the 5 s busy timeout.
+    let mut blocker = sqlx::SqliteConnection::connect(&rig.db.url).await.unwrap();
+    sqlx::query("BEGIN EXCLUSIVE")
+        .execute(&mut blocker)
+        .await
+        .unwrap();
+    let held_since = tokio::time::Instant::now();
+
+    rig.sim.sim.play(&quick(CallKind::Answered)).unwrap();
+    let frames = call_frames(&mut op).await;
+    assert_eq!(
+        types(&frames),
+        ["call.ringing", "call.answered", "call.ended"],
+        "{frames:?}"
+    );
+    let call_id = frames[0]["call_id"].as_str().unwrap().to_owned();
+    tokio::time::sleep_until(held_since + Duration::from_millis(7_000)).await;
+    assert_eq!(
+        count_calls(&rig.storage).await,
+        0,
+        "written under the lock?"
+    );
+    sqlx::query("ROLLBACK").execute(&mut blocker).await.unwrap();
+
+    let (row, legs) = call_record(&rig.storage, &call_id).await;
+    assert_eq!(row.2.as_deref(), Some("1001"), "{row:?}");
+    assert_eq!(row.3.as_deref(), Some("answered"), "{row:?}");
+    assert_eq!(legs, vec![("1001".to_owned(), Some("answered".to_owned()))]);
+    assert_eq!(
+        metric(
+            &metrics(&rig.app).await,
+            "contactd_call_records_failed_total"
+        ),
+        0
+    );
 }
