@@ -1443,3 +1443,45 @@ async fn call_records_wait_out_a_database_that_refuses_writes_and_are_not_lost()
         0
     );
 }
+
+/// A reconnect whose reconciliation is slow (Asterisk answers REST after 1 s): the read loop keeps
+/// reading (Asterisk does not drop it as a slow client), the call that rings meanwhile is held
+/// and applied after the reconciliation, in order: one pop-up, one record.
+#[tokio::test]
+async fn frames_that_arrive_during_a_slow_reconciliation_are_applied_after_it_in_order() {
+    let rig = rig(Engine::Sqlite).await;
+    let mut op = operator(&rig, "olena", "1001").await;
+    rig.sim.sim.set_rest_delay(Duration::from_millis(1000));
+    rig.sim.sim.drop_clients(Outage::none());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while rig.sim.sim.connected_clients().len() != 1 {
+        assert!(tokio::time::Instant::now() < deadline, "no reconnect");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // The link is back; its reconciliation waits for GET /ari/asterisk/info and /channels.
+    let played = tokio::time::Instant::now();
+    rig.sim.sim.play(&quick(CallKind::Answered)).unwrap();
+    let frames = call_frames(&mut op).await;
+    assert_eq!(
+        types(&frames),
+        ["call.ringing", "call.answered", "call.ended"],
+        "{frames:?}"
+    );
+    assert!(
+        played.elapsed() >= Duration::from_millis(1500),
+        "the call's frames were applied before the reconciliation finished ({:?})",
+        played.elapsed()
+    );
+    let call_id = frames[0]["call_id"].as_str().unwrap();
+    let (row, legs) = call_record(&rig.storage, call_id).await;
+    assert_eq!(row.3.as_deref(), Some("answered"), "{row:?}");
+    assert_eq!(legs, vec![("1001".to_owned(), Some("answered".to_owned()))]);
+    assert_eq!(count_calls(&rig.storage).await, 1);
+    assert_eq!(rig.sim.sim.stats().clients_dropped_slow, 0);
+    let text = metrics(&rig.app).await;
+    assert_eq!(metric(&text, "contactd_pbx_connects_total"), 2, "{text}");
+    assert_eq!(
+        metric(&text, "contactd_ari_frames_total{result=\"dropped\"}"),
+        0
+    );
+}

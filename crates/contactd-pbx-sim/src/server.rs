@@ -168,11 +168,21 @@ async fn method_not_allowed() -> Response {
 }
 
 async fn asterisk_info(State(shared): State<Arc<Shared>>) -> Response {
+    rest_delay(&shared).await;
     json(StatusCode::OK, shared.info_body())
 }
 
 async fn list_channels(State(shared): State<Arc<Shared>>) -> Response {
+    rest_delay(&shared).await;
     json(StatusCode::OK, shared.channels_body())
+}
+
+/// Waits as long as [`crate::SimHandle::set_rest_delay`] asked.
+async fn rest_delay(shared: &Shared) {
+    let delay = *lock(&shared.rest_delay);
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
 }
 
 async fn get_channel(State(shared): State<Arc<Shared>>, Path(id): Path<String>) -> Response {

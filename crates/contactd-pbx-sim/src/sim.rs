@@ -51,6 +51,7 @@ impl Sim {
             startup: Mutex::new(startup),
             outage: Mutex::new(OutageState::default()),
             outage_changed: Notify::new(),
+            rest_delay: Mutex::new(Duration::ZERO),
             epoch: Mutex::new(shutdown.child_token()),
             rng: Mutex::new(rng),
             playing: AtomicUsize::new(0),
@@ -195,6 +196,8 @@ pub(crate) struct Shared {
     startup: Mutex<DateTime<Utc>>,
     pub outage: Mutex<OutageState>,
     pub outage_changed: Notify,
+    /// How long REST answers wait (`GET /ari/asterisk/info`, `GET /ari/channels`).
+    pub rest_delay: Mutex<Duration>,
     epoch: Mutex<CancellationToken>,
     rng: Mutex<ChaCha8Rng>,
     playing: AtomicUsize,
@@ -681,6 +684,13 @@ impl SimHandle {
                 json: c.to_compact(),
             })
             .collect()
+    }
+
+    /// Answer `GET /ari/asterisk/info` and `GET /ari/channels` only after `delay` from now on
+    /// (an Asterisk under load): tests use it to hold a client's reconciliation open while
+    /// events keep coming on the WebSocket.
+    pub fn set_rest_delay(&self, delay: Duration) {
+        *lock(&self.shared.rest_delay) = delay;
     }
 
     /// Cuts every WebSocket without a close frame (as when Asterisk dies), then refuses and
