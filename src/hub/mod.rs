@@ -165,19 +165,22 @@ impl Hub {
 
     /// The caller id `raw` as a [`CallerNumber`], read once per distinct id.
     pub fn caller(&self, raw: &str) -> CallerNumber {
-        let mut parsed = self
-            .inner
-            .parsed
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if let Some(caller) = parsed.get(raw) {
+        let parsed = || {
+            self.inner
+                .parsed
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+        };
+        if let Some(caller) = parsed().get(raw) {
             return caller.clone();
         }
+        // Read outside the lock: others use the cache meanwhile.
         let caller = CallerNumber::from_pbx(raw);
-        if parsed.len() >= PARSED_MAX {
-            parsed.clear();
+        let mut cache = parsed();
+        if cache.len() >= PARSED_MAX {
+            cache.clear();
         }
-        parsed.insert(raw.to_owned(), caller.clone());
+        cache.insert(raw.to_owned(), caller.clone());
         caller
     }
 
@@ -279,6 +282,13 @@ impl Hub {
     /// (`Finished`) are for the call record only: no console showed a pop-up for them, so none
     /// gets a frame (every `call.ended` an operator sees closes a `call.ringing` it saw).
     pub fn publish(&self, event: &CallEvent) {
+        // Read before taking the state lock (a caller id not seen yet takes tens of µs).
+        let caller = match event {
+            CallEvent::Ringing {
+                caller_number_raw, ..
+            } => Some(self.caller(caller_number_raw)),
+            _ => None,
+        };
         let mut state = self.lock();
         let push = match event {
             CallEvent::Ringing {
@@ -293,7 +303,7 @@ impl Hub {
                 let call = ActiveCall {
                     call_id: call_id.clone(),
                     direction: *direction,
-                    caller_number: self.caller(caller_number_raw),
+                    caller_number: caller.unwrap_or_else(|| self.caller(caller_number_raw)),
                     caller_name: caller_name.clone(),
                     dialed_number: dialed_number.clone(),
                     operator_extension: operator_extension.clone(),
