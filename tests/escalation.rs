@@ -105,19 +105,8 @@ impl World {
     async fn set_time(&mut self, t: DateTime<Utc>) {
         self.clock.set(t);
         for login in LOGINS {
-            let r: Value = self
-                .app
-                .client
-                .post(self.app.url("/api/v1/session"))
-                .json(&json!({"login": login, "password": PASSWORD}))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            self.tokens
-                .insert(login, r["token"].as_str().unwrap().to_owned());
+            let token = self.app.sign_in(login, PASSWORD).await;
+            self.tokens.insert(login, token);
         }
     }
 

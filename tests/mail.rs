@@ -342,15 +342,7 @@ async fn email_committed_before_a_crash_is_sent_by_the_next_daemon() {
         // The server has the message a moment before the worker marks the row and counts it.
         let mut metrics = String::new();
         for _ in 0..100 {
-            metrics = app
-                .client
-                .get(app.url("/metrics"))
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap();
+            metrics = app.metrics().await;
             if metrics.contains("contactd_mail_sent_total 2") {
                 break;
             }

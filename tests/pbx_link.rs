@@ -111,18 +111,7 @@ async fn user_token(rig: &Rig, login: &str, role: Role, extension: Option<&str>)
     add_user(&rig.storage, &user, chrono::DateTime::UNIX_EPOCH)
         .await
         .unwrap();
-    let body: Value = rig
-        .app
-        .client
-        .post(rig.app.url("/api/v1/session"))
-        .json(&serde_json::json!({"login": login, "password": "correct horse battery"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    body["token"].as_str().unwrap().to_owned()
+    rig.app.sign_in(login, "correct horse battery").await
 }
 
 async fn connect_operator(app: &TestApp, token: Option<&str>) -> Result<Ws, u16> {
@@ -316,20 +305,11 @@ async fn count_calls(storage: &Storage) -> i64 {
 }
 
 async fn metrics(app: &TestApp) -> String {
-    app.client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
+    app.metrics().await
 }
 
 fn metric(text: &str, name_and_labels: &str) -> u64 {
-    text.lines()
-        .find_map(|l| l.strip_prefix(name_and_labels)?.trim().parse::<f64>().ok())
-        .map_or(0, |v| v as u64)
+    support::metric_value(text, name_and_labels).map_or(0, |v| v as u64)
 }
 
 #[tokio::test]

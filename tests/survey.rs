@@ -475,17 +475,7 @@ async fn cli_draw_and_replay() {
 }
 
 async fn sign_in(app: &TestApp, login: &str) -> String {
-    let r: Value = app
-        .client
-        .post(app.url("/api/v1/session"))
-        .json(&json!({"login": login, "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    r["token"].as_str().unwrap().to_owned()
+    app.sign_in(login, PASSWORD).await
 }
 
 async fn get(app: &TestApp, token: &str, path: &str) -> (u16, Value) {

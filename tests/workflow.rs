@@ -29,17 +29,7 @@ struct World {
 
 /// A session token of `login` on `app`.
 async fn sign_in(app: &TestApp, login: &str) -> String {
-    let r: Value = app
-        .client
-        .post(app.url("/api/v1/session"))
-        .json(&json!({"login": login, "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    r["token"].as_str().unwrap().to_owned()
+    app.sign_in(login, PASSWORD).await
 }
 
 async fn world(engine: Engine) -> World {
@@ -743,24 +733,13 @@ async fn concurrent_registrations_group_commit() {
         }
 
         // They were written in fewer transactions than requests.
-        let metrics = w
-            .app
-            .client
-            .get(w.app.url("/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let metrics = w.app.metrics().await;
         let value = |name: &str| -> u64 {
-            metrics
-                .lines()
-                .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
-                .unwrap_or_else(|| panic!("{name} in {metrics}"))
+            support::metric_value(&metrics, name).unwrap_or_else(|| panic!("{name} in {metrics}"))
+                as u64
         };
-        let registered = value("contactd_requests_registered_total ");
-        let batches = value("contactd_request_batches_total ");
+        let registered = value("contactd_requests_registered_total");
+        let batches = value("contactd_request_batches_total");
         assert_eq!(registered, 61, "{metrics}");
         assert!(
             batches < registered,

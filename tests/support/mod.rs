@@ -180,10 +180,49 @@ impl TestApp {
         format!("http://{}{path}", self.addr)
     }
 
+    /// Signs `login` in with `password` (`POST /api/v1/session`); returns the session token.
+    pub async fn sign_in(&self, login: &str, password: &str) -> String {
+        let body: serde_json::Value = self
+            .client
+            .post(self.url("/api/v1/session"))
+            .json(&serde_json::json!({"login": login, "password": password}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        body["token"].as_str().unwrap().to_owned()
+    }
+
+    /// The text of `/metrics`.
+    pub async fn metrics(&self) -> String {
+        self.client
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     pub async fn stop(self) -> anyhow::Result<()> {
         self.shutdown.cancel();
         self.handle.await.expect("daemon task")
     }
+}
+
+/// The value of the sample `name_and_labels` (e.g. `contactd_x_total` or
+/// `contactd_x_total{result="ok"}`) in a `/metrics` text, if it is there.
+pub fn metric_value(text: &str, name_and_labels: &str) -> Option<f64> {
+    text.lines().find_map(|l| {
+        l.strip_prefix(name_and_labels)?
+            .strip_prefix(' ')?
+            .trim()
+            .parse()
+            .ok()
+    })
 }
 
 pub async fn spawn_app(config: Config) -> TestApp {
