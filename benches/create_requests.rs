@@ -14,19 +14,18 @@
 // Test and bench code: a failed setup step should stop the run with its message.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "../tests/support/mod.rs"]
+mod support;
+
 use std::path::Path;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use contactd::app::{self, Listeners, RunHooks};
+use contactd::app;
 use contactd::auth::{add_user, NewUser, Role};
 use contactd::clock::{Clock, SystemClock};
 use contactd::config::Config;
 use contactd_classifier::Revision;
 use serde_json::json;
-use tokio::net::TcpListener;
-use tokio::sync::oneshot;
-use tokio_util::sync::CancellationToken;
 
 const CONCURRENCY: usize = 32;
 const CREATES: usize = 4_000;
@@ -73,37 +72,13 @@ async fn run_case(name: &str, database_url: &str, synchronous: &str) {
     add_user(&storage, &user, now).await.expect("user");
     storage.close().await;
 
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let shutdown = CancellationToken::new();
-    let (tx, rx) = oneshot::channel();
-    let hooks = RunHooks {
-        ready: Some(tx),
-        ..RunHooks::default()
-    };
-    let daemon = tokio::spawn(app::run(
-        config,
-        Listeners { http: listener },
-        Arc::new(SystemClock),
-        shutdown.clone(),
-        hooks,
-    ));
-    let addr = rx.await.expect("ready");
+    let app = support::spawn_app(config).await;
+    let addr = app.addr;
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(CONCURRENCY)
         .build()
         .expect("client");
-    let token: String = client
-        .post(format!("http://{addr}/api/v1/session"))
-        .json(&json!({"login": "bench", "password": "bench password 1"}))
-        .send()
-        .await
-        .expect("login")
-        .json::<serde_json::Value>()
-        .await
-        .expect("json")["token"]
-        .as_str()
-        .expect("token")
-        .to_owned();
+    let token = app.sign_in("bench", "bench password 1").await;
 
     let baseline = drive(
         BASELINE,
@@ -149,30 +124,17 @@ async fn run_case(name: &str, database_url: &str, synchronous: &str) {
         &client,
     )
     .await;
-    let metrics = client
-        .get(format!("http://{addr}/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("metrics text");
-    let counter = |name: &str| -> f64 {
-        metrics
-            .lines()
-            .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
-            .unwrap_or(f64::NAN)
-    };
+    let metrics = app.metrics().await;
+    let counter = |name: &str| support::metric_value(&metrics, name).unwrap_or(f64::NAN);
     let batch =
-        counter("contactd_requests_registered_total ") / counter("contactd_request_batches_total ");
+        counter("contactd_requests_registered_total") / counter("contactd_request_batches_total");
     let base_rate = BASELINE as f64 / baseline.as_secs_f64();
     let create_rate = creates() as f64 / elapsed_creates.as_secs_f64();
     println!(
         "{name:<28} creates {create_rate:>8.0}/s   baseline GET /me {base_rate:>8.0}/s   creates/baseline {:.2}   mean batch {batch:.1}",
         create_rate / base_rate
     );
-    shutdown.cancel();
-    let _ = daemon.await;
+    let _ = app.stop().await;
 }
 
 /// `n` requests with `CONCURRENCY` in flight; returns the elapsed time.

@@ -50,6 +50,9 @@
 // Test and bench code: a failed setup step should stop the run with its message.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "../tests/support/mod.rs"]
+mod support;
+
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::str::FromStr;
@@ -57,7 +60,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Datelike, Utc};
-use contactd::app::{self, Listeners, RunHooks};
+use contactd::app;
 use contactd::auth::{add_user, NewUser, Role};
 use contactd::clock::{Clock, SystemClock};
 use contactd::config::{Config, PbxConfig};
@@ -75,11 +78,11 @@ use futures_util::{SinkExt, StreamExt};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
-use serde_json::{json, Value};
+use serde_json::Value;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteSynchronous};
 use sqlx::{ConnectOptions, Connection, QueryBuilder, Sqlite, SqliteConnection};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
@@ -713,22 +716,9 @@ async fn run_contactd(db_url: &str, calls: &[Planned]) -> (Phase, Vec<String>, P
     let env: Vec<(String, String)> = std::env::vars().collect();
     let config = Config::from_toml(&text, Path::new("bench.toml"), &env).expect("config");
     let pbx = config.effective_pbx().expect("pbx config");
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let shutdown = CancellationToken::new();
-    let (tx, rx) = oneshot::channel();
-    let hooks = RunHooks {
-        ready: Some(tx),
-        ..RunHooks::default()
-    };
-    let daemon = tokio::spawn(app::run(
-        config,
-        Listeners { http: listener },
-        Arc::new(SystemClock),
-        shutdown.clone(),
-        hooks,
-    ));
-    let addr = rx.await.expect("ready");
-    let http = reqwest::Client::new();
+    let app = support::spawn_app(config).await;
+    let addr = app.addr;
+    let http = app.client.clone();
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let body: Value = http
@@ -749,18 +739,7 @@ async fn run_contactd(db_url: &str, calls: &[Planned]) -> (Phase, Vec<String>, P
     let stop = CancellationToken::new();
     let mut consoles = Vec::new();
     for ext in extensions() {
-        let token = http
-            .post(format!("http://{addr}/api/v1/session"))
-            .json(&json!({"login": format!("op{ext}"), "password": PASSWORD}))
-            .send()
-            .await
-            .expect("login")
-            .json::<Value>()
-            .await
-            .expect("login json")["token"]
-            .as_str()
-            .expect("token")
-            .to_owned();
+        let token = app.sign_in(&format!("op{ext}"), PASSWORD).await;
         let mut request = format!("ws://{addr}/ws/operator")
             .into_client_request()
             .expect("request");
@@ -782,14 +761,7 @@ async fn run_contactd(db_url: &str, calls: &[Planned]) -> (Phase, Vec<String>, P
     let t0 = play(&sim, calls).await;
     sim.wait_idle().await;
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let metrics = http
-        .get(format!("http://{addr}/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("metrics text");
+    let metrics = app.metrics().await;
     stop.cancel();
     let mut seen = Console::default();
     for c in consoles {
@@ -798,8 +770,7 @@ async fn run_contactd(db_url: &str, calls: &[Planned]) -> (Phase, Vec<String>, P
         seen.snapshots += c.snapshots;
         seen.other += c.other;
     }
-    shutdown.cancel();
-    daemon.await.expect("join").expect("daemon");
+    app.stop().await.expect("daemon");
     sim_shutdown.cancel();
     sim.join().await;
 
