@@ -60,6 +60,45 @@ pub async fn record(
     write_all(storage, std::slice::from_ref(event), now).await
 }
 
+/// What a call's row is made from.
+struct NewCall<'a> {
+    call_id: &'a str,
+    direction: CallDirection,
+    caller_number_raw: &'a str,
+    caller_name: &'a str,
+    dialed_number: &'a str,
+}
+
+/// Makes the call's row if it is not there yet. `ringing_at` is set by the first phone that
+/// rings (`Some`), also when a leg that never rang (a busy operator) made the row before; a
+/// leg that never rang (`None`) changes nothing on an existing row.
+async fn upsert_call(
+    conn: &mut AnyConnection,
+    call: &NewCall<'_>,
+    now: DateTime<Utc>,
+    ringing_at: Option<DateTime<Utc>>,
+) -> Result<(), sqlx::Error> {
+    let caller = CallerNumber::from_pbx(call.caller_number_raw);
+    sqlx::query(
+        "INSERT INTO calls (call_id, direction, caller_number, caller_number_raw, \
+         caller_name, dialed_number, created_at, ringing_at, reconciled) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0) ON CONFLICT (call_id) DO UPDATE \
+         SET ringing_at = excluded.ringing_at \
+         WHERE calls.ringing_at IS NULL AND excluded.ringing_at IS NOT NULL",
+    )
+    .bind(call.call_id)
+    .bind(direction_str(call.direction))
+    .bind(caller.as_str())
+    .bind(call.caller_number_raw)
+    .bind(call.caller_name)
+    .bind(call.dialed_number)
+    .bind(to_db_time(now))
+    .bind(ringing_at.map(to_db_time))
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
 /// Writes one call event on `conn` (the writer's batch transaction).
 #[instrument(skip_all, fields(call_id))]
 async fn record_on(
@@ -78,25 +117,14 @@ async fn record_on(
             at,
         } => {
             tracing::Span::current().record("call_id", call_id.as_str());
-            let caller = CallerNumber::from_pbx(caller_number_raw);
-            // The first phone that rings sets `ringing_at`, also when an unreached leg (a busy
-            // operator) made the row before.
-            sqlx::query(
-                "INSERT INTO calls (call_id, direction, caller_number, caller_number_raw, \
-                 caller_name, dialed_number, created_at, ringing_at, reconciled) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0) ON CONFLICT (call_id) DO UPDATE \
-                 SET ringing_at = excluded.ringing_at WHERE calls.ringing_at IS NULL",
-            )
-            .bind(call_id)
-            .bind(direction_str(*direction))
-            .bind(caller.as_str())
-            .bind(caller_number_raw)
-            .bind(caller_name)
-            .bind(dialed_number)
-            .bind(to_db_time(now))
-            .bind(to_db_time(*at))
-            .execute(&mut *conn)
-            .await?;
+            let call = NewCall {
+                call_id,
+                direction: *direction,
+                caller_number_raw,
+                caller_name,
+                dialed_number,
+            };
+            upsert_call(conn, &call, now, Some(*at)).await?;
             sqlx::query(
                 "INSERT INTO call_legs (call_id, operator_extension, rang_at, reconciled) \
                  VALUES ($1, $2, $3, 0) ON CONFLICT (call_id, operator_extension) DO NOTHING",
@@ -163,21 +191,14 @@ async fn record_on(
             at,
         } => {
             tracing::Span::current().record("call_id", call_id.as_str());
-            let caller = CallerNumber::from_pbx(caller_number_raw);
-            sqlx::query(
-                "INSERT INTO calls (call_id, direction, caller_number, caller_number_raw, \
-                 caller_name, dialed_number, created_at, ringing_at, reconciled) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, 0) ON CONFLICT (call_id) DO NOTHING",
-            )
-            .bind(call_id)
-            .bind(direction_str(*direction))
-            .bind(caller.as_str())
-            .bind(caller_number_raw)
-            .bind(caller_name)
-            .bind(dialed_number)
-            .bind(to_db_time(now))
-            .execute(&mut *conn)
-            .await?;
+            let call = NewCall {
+                call_id,
+                direction: *direction,
+                caller_number_raw,
+                caller_name,
+                dialed_number,
+            };
+            upsert_call(conn, &call, now, None).await?;
             // An existing row for this operator means its phone was reached earlier in the
             // call: that leg keeps its own record.
             sqlx::query(
