@@ -9,7 +9,8 @@
 //! one batch at a time, the in-flight requests settle into two cohorts — one being written while
 //! the other travels through HTTP — so the mean batch is about half of the requests in flight.
 //!
-//! `cargo bench --bench create_requests` — targets: ≥ 2,000 creates/s on SQLite and ≥ 5,000/s on
+//! `cargo bench --bench create_requests [-- FILTER…]` (e.g. `-- postgresql`: only the cases
+//! whose name contains a filter) — targets: ≥ 2,000 creates/s on SQLite and ≥ 5,000/s on
 //! PostgreSQL (2 cores). PostgreSQL is skipped when unreachable (set CONTACTD_TEST_POSTGRES_URL).
 // Test and bench code: a failed setup step should stop the run with its message.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -28,6 +29,14 @@ use contactd_classifier::Revision;
 use serde_json::json;
 
 const CONCURRENCY: usize = 32;
+
+/// Requests in flight: `CREATE_BENCH_CONCURRENCY` when set, else [`CONCURRENCY`].
+fn concurrency() -> usize {
+    std::env::var("CREATE_BENCH_CONCURRENCY")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(CONCURRENCY)
+}
 const CREATES: usize = 4_000;
 
 /// Registrations per case: `CREATE_BENCH_N` when set (e.g. a longer run to profile), else
@@ -45,7 +54,20 @@ fn pg_url() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
+/// Whether to run the case `name`: every case, or those whose name contains one of the
+/// command line's filters (`cargo bench --bench create_requests -- postgresql`).
+fn selected(name: &str) -> bool {
+    let filters: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    filters.is_empty() || filters.iter().any(|f| name.contains(f.as_str()))
+}
+
 async fn run_case(name: &str, database_url: &str, synchronous: &str) {
+    if !selected(name) {
+        return;
+    }
     let text = format!(
         "[database]\nurl = \"{database_url}\"\nsqlite_synchronous = \"{synchronous}\"\nmax_connections = 16\n[http]\nlisten = \"127.0.0.1:0\"\n[log]\nfilter = \"warn\"\n"
     );
@@ -75,7 +97,7 @@ async fn run_case(name: &str, database_url: &str, synchronous: &str) {
     let app = support::spawn_app(config).await;
     let addr = app.addr;
     let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(CONCURRENCY)
+        .pool_max_idle_per_host(concurrency())
         .build()
         .expect("client");
     let token = app.sign_in("bench", "bench password 1").await;
@@ -137,7 +159,7 @@ async fn run_case(name: &str, database_url: &str, synchronous: &str) {
     let _ = app.stop().await;
 }
 
-/// `n` requests with `CONCURRENCY` in flight; returns the elapsed time.
+/// `n` requests with [`concurrency`] in flight; returns the elapsed time.
 async fn drive<F, Fut>(n: usize, make: F, client: &reqwest::Client) -> Duration
 where
     F: Fn(reqwest::Client, usize) -> Fut,
@@ -146,7 +168,7 @@ where
     let started = Instant::now();
     let mut set = tokio::task::JoinSet::new();
     for i in 0..n {
-        if set.len() >= CONCURRENCY {
+        if set.len() >= concurrency() {
             set.join_next().await.expect("task").expect("join");
         }
         set.spawn(make(client.clone(), i));
@@ -165,8 +187,9 @@ fn main() {
     runtime.block_on(async {
         let dir = tempfile::tempdir().expect("tempdir");
         println!(
-            "request creation through POST /api/v1/requests, {} requests, {CONCURRENCY} in flight",
-            creates()
+            "request creation through POST /api/v1/requests, {} requests, {} in flight",
+            creates(),
+            concurrency()
         );
         run_case(
             "sqlite (synchronous=full)",
@@ -181,6 +204,7 @@ fn main() {
         )
         .await;
         match sqlx::postgres::PgPool::connect(&pg_url()).await {
+            Ok(_) if !selected("postgresql") => {}
             Ok(admin) => {
                 let name = format!("contactd_bench_{}", std::process::id());
                 sqlx::query(&format!("CREATE DATABASE \"{name}\""))
