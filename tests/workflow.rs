@@ -749,6 +749,48 @@ async fn concurrent_registrations_group_commit() {
     }
 }
 
+/// Registration checks executor units against the codes it has seen before and looks up only the
+/// others: a unit added while the daemon runs (by an administrator, on this instance or another)
+/// is accepted at once, and one that does not exist is refused even after others were seen.
+#[tokio::test]
+async fn a_unit_added_while_the_daemon_runs_is_accepted_at_once() {
+    for engine in engines().await {
+        let w = world(engine).await;
+        let to = |unit: &str| {
+            json!({"channel": "web", "description": "Звернення до нового підрозділу",
+                   "classifier_code": "22.5.27", "request_type": "ordinary", "executors": [unit]})
+        };
+        let (status, view) = w.post(&w.op, "/api/v1/requests", to("KP-VODA")).await;
+        assert_eq!(status, 201, "{engine:?}: {view}");
+        let (status, problem) = w.post(&w.op, "/api/v1/requests", to("NEW-UNIT")).await;
+        assert_eq!(status, 422, "{engine:?}: {problem}");
+        assert!(
+            problem["detail"]
+                .as_str()
+                .unwrap()
+                .contains("unknown executor unit `NEW-UNIT`"),
+            "{problem}"
+        );
+
+        // Another instance (here: a connection of our own) adds the unit.
+        let storage = contactd::app::open_storage(&w._db.config()).await.unwrap();
+        sqlx::query("INSERT INTO executors (code, name, created_at) VALUES ($1, $2, 0)")
+            .bind("NEW-UNIT")
+            .bind("Новий підрозділ")
+            .execute(storage.writer())
+            .await
+            .unwrap();
+        storage.close().await;
+
+        let (status, view) = w.post(&w.op, "/api/v1/requests", to("NEW-UNIT")).await;
+        assert_eq!(status, 201, "{engine:?}: {view}");
+        assert_eq!(view["state"]["assignments"][0]["unit"], "NEW-UNIT");
+        let (status, problem) = w.post(&w.op, "/api/v1/requests", to("STILL-NONE")).await;
+        assert_eq!(status, 422, "{engine:?}: {problem}");
+        w.app.stop().await.unwrap();
+    }
+}
+
 /// Two daemons sharing one PostgreSQL database register requests of the same new applicants at
 /// the same moment: their batches race on the applicants' phones, the loser is rolled back and
 /// written again, and every request is registered once, with one applicant per phone.

@@ -25,6 +25,9 @@ use crate::config::{Backend, DatabaseConfig, SqliteSynchronous};
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
 
+/// PostgreSQL: a pooled connection idle this long is pinged before it is handed out.
+const PING_AFTER_IDLE: Duration = Duration::from_secs(1);
+
 /// A storage failure, worded for the log and the administrator.
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
@@ -141,6 +144,20 @@ impl Storage {
                 let pool = AnyPoolOptions::new()
                     .max_connections(config.max_connections)
                     .acquire_timeout(acquire)
+                    // A liveness ping only for a connection that sat idle: one in use a moment
+                    // ago is alive, and a ping before every use is a round trip on every
+                    // query's path (~0.6 ms per registration batch under load). A connection
+                    // broken in between fails its query with a connection error, which callers
+                    // treat as transient.
+                    .test_before_acquire(false)
+                    .before_acquire(|conn, meta| {
+                        Box::pin(async move {
+                            if meta.idle_for >= PING_AFTER_IDLE {
+                                sqlx::Connection::ping(conn).await?;
+                            }
+                            Ok(true)
+                        })
+                    })
                     .connect_with(options)
                     .await
                     .map_err(connect_err)?;
