@@ -1,6 +1,7 @@
 //! `Classifier`: every revision of every row, built from a base file and amended decision by decision.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Bound;
 use std::sync::Arc;
 
 use chrono::NaiveDate;
@@ -345,8 +346,14 @@ impl Classifier {
 
     /// The area of `code` at `revision`: its own or the nearest ancestor's.
     pub fn area(&self, code: ClassifierCode, revision: RevisionId) -> Option<&str> {
-        let map = self.active_map(revision);
-        tree::area(&map, code)
+        let mut at = Some(code);
+        while let Some(c) = at {
+            if let Some(area) = self.item(c, revision).and_then(|i| i.area.as_deref()) {
+                return Some(area);
+            }
+            at = c.parent();
+        }
+        None
     }
 
     /// The executor units known so far (declared by any applied file).
@@ -382,13 +389,19 @@ impl Classifier {
         if self.revision(revision).is_none() {
             return Err(FileError::UnknownRevision(revision.0));
         }
-        let map = self.active_map(revision);
         let item = match self.status(code, revision) {
             Status::Active(item) => item,
             Status::Retired(_) => return Err(FileError::Retired(code)),
             Status::Unknown => return Err(FileError::UnknownCode(code)),
         };
-        if code.level() == Level::Section || tree::has_children(&map, code) {
+        // Looked up in place, not through `active_map`: filing runs for every registration and
+        // must not copy the whole classifier. The codes under `code` follow it in code order.
+        let has_children = self
+            .versions
+            .range((Bound::Excluded(code), Bound::Unbounded))
+            .take_while(|(next, _)| code.covers(next))
+            .any(|(next, _)| matches!(self.status(*next, revision), Status::Active(_)));
+        if code.level() == Level::Section || has_children {
             return Err(FileError::NotALeaf(code));
         }
         let term = item
@@ -400,7 +413,7 @@ impl Classifier {
             request_type,
             term,
             item: item.clone(),
-            area: tree::area(&map, code).unwrap_or_default().to_owned(),
+            area: self.area(code, revision).unwrap_or_default().to_owned(),
         })
     }
 }

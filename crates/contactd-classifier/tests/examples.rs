@@ -6,8 +6,8 @@ use std::path::PathBuf;
 
 use chrono::NaiveDate;
 use contactd_classifier::{
-    check, load_file, Change, Classifier, ClassifierCode, FileError, FileKind, Format, RequestType,
-    Revision, SearchIndex, Status, Term, MAX_TERM_DAYS,
+    check, load_file, Change, Classifier, ClassifierCode, FileError, FileKind, Format, ItemRef,
+    RequestType, Revision, RevisionId, SearchIndex, Status, Term, MAX_TERM_DAYS,
 };
 
 fn config(name: &str) -> PathBuf {
@@ -315,4 +315,50 @@ fn search_over_the_example() {
     assert_eq!(hits.len(), 5);
     let hits = index.search("під’їзд", 10);
     assert_eq!(hits[0].code, code("22.1.1"));
+}
+
+/// `resolve` decides "is a leaf" and the area in place (without the revision's whole map); for
+/// every row of every revision it agrees with `leaves` and with the nearest ancestor's area.
+#[test]
+fn resolve_agrees_with_the_revision_tree_for_every_row() {
+    let classifier = loaded();
+    for index in 0..classifier.revisions().len() {
+        let rev = RevisionId(u32::try_from(index).unwrap());
+        let leaves: Vec<ClassifierCode> = classifier.leaves(rev).iter().map(|i| i.code).collect();
+        let items = classifier.items(rev);
+        assert!(items.len() > leaves.len(), "revision {index} has groups");
+        for item in items {
+            let item_ref = ItemRef {
+                code: item.code,
+                revision: rev,
+            };
+            let filed = [
+                RequestType::Emergency,
+                RequestType::Ordinary,
+                RequestType::Medium,
+                RequestType::Long,
+            ]
+            .into_iter()
+            .map(|t| classifier.resolve(item_ref, t))
+            .find(|r| !matches!(r, Err(FileError::TypeNotAllowed { .. })));
+            if leaves.contains(&item.code) {
+                let filed = filed.unwrap().unwrap();
+                let mut ancestor = Some(item.code);
+                let expected = loop {
+                    let c = ancestor.unwrap();
+                    if let Some(area) = classifier.item(c, rev).and_then(|i| i.area.clone()) {
+                        break area;
+                    }
+                    ancestor = c.parent();
+                };
+                assert_eq!(filed.area, expected, "{}", item.code);
+            } else {
+                assert!(
+                    matches!(filed, Some(Err(FileError::NotALeaf(c))) if c == item.code),
+                    "{}: {filed:?}",
+                    item.code
+                );
+            }
+        }
+    }
 }
