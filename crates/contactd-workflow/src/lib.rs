@@ -49,7 +49,7 @@ pub fn allowed_actions(state: &RequestState, actor: &Actor) -> Vec<AllowedAction
     let mut out = Vec::new();
     for rule in &RULES {
         if rule.assignment_in.is_empty() {
-            if rules::check(state, rule.action, None, actor).is_ok() {
+            if rules::permits(state, rule.action, None, actor) {
                 out.push(AllowedAction {
                     action: rule.action,
                     unit: None,
@@ -58,7 +58,7 @@ pub fn allowed_actions(state: &RequestState, actor: &Actor) -> Vec<AllowedAction
             continue;
         }
         for a in state.current_assignments() {
-            if rules::check(state, rule.action, Some(&a.unit), actor).is_ok() {
+            if rules::permits(state, rule.action, Some(&a.unit), actor) {
                 out.push(AllowedAction {
                     action: rule.action,
                     unit: Some(a.unit.clone()),

@@ -237,82 +237,130 @@ pub(crate) fn check(
     unit: Option<&ExecutorCode>,
     actor: &Actor,
 ) -> Result<Option<usize>, WorkflowError> {
+    decide(state, action, unit, actor).map_err(|refusal| refusal.explain(state, action, actor))
+}
+
+/// Whether [`check`] would pass, without wording its refusal: [`crate::allowed_actions`] asks
+/// this for every rule and assignment of every request it shows.
+pub(crate) fn permits(
+    state: &RequestState,
+    action: ActionKind,
+    unit: Option<&ExecutorCode>,
+    actor: &Actor,
+) -> bool {
+    decide(state, action, unit, actor).is_ok()
+}
+
+/// Why [`decide`] refused, before it is put in words.
+enum Refusal<'a> {
+    Forbidden,
+    NotYourUnit(&'a ExecutorCode),
+    UnitRequired,
+    RequestState,
+    NoSuchAssignment(&'a ExecutorCode),
+    AssignmentState(&'a ExecutorCode, A),
+    OnlyExecutor(&'a ExecutorCode),
+    OtherExecutors(usize),
+}
+
+/// The decision of [`check`]; allocates nothing.
+fn decide<'a>(
+    state: &RequestState,
+    action: ActionKind,
+    unit: Option<&'a ExecutorCode>,
+    actor: &Actor,
+) -> Result<Option<usize>, Refusal<'a>> {
     let rule = rule(action);
     if !rule.who.roles().contains(&actor.role) {
-        return Err(WorkflowError::Forbidden {
-            action,
-            role: actor.role,
-            allowed: rule.who,
-        });
+        return Err(Refusal::Forbidden);
     }
     if rule.who == Who::UnitExecutor {
         match unit {
             Some(u) if actor.acts_for(u) => {}
-            Some(u) => {
-                return Err(WorkflowError::NotYourUnit {
-                    action,
-                    unit: u.clone(),
-                })
-            }
-            None => {
-                return Err(WorkflowError::Invalid {
-                    action,
-                    field: "unit",
-                    problem: "is required".to_owned(),
-                });
-            }
+            Some(u) => return Err(Refusal::NotYourUnit(u)),
+            None => return Err(Refusal::UnitRequired),
         }
     }
     if !rule.request_in.contains(&state.status) {
-        let names: Vec<&str> = rule.request_in.iter().map(|s| s.as_str()).collect();
-        return Err(WorkflowError::IllegalTransition {
-            action,
-            allowed: state_list(&names),
-            subject: "the request".to_owned(),
-            actual: state.status.as_str().to_owned(),
-        });
+        return Err(Refusal::RequestState);
     }
     if rule.assignment_in.is_empty() {
         return Ok(None);
     }
     let Some(unit) = unit else {
-        return Err(WorkflowError::Invalid {
-            action,
-            field: "unit",
-            problem: "is required".to_owned(),
-        });
+        return Err(Refusal::UnitRequired);
     };
     let Some(index) = state.current_index(unit) else {
-        return Err(WorkflowError::NoSuchAssignment {
-            action,
-            unit: unit.clone(),
-        });
+        return Err(Refusal::NoSuchAssignment(unit));
     };
     let status = state.assignments[index].status;
     if !rule.assignment_in.contains(&status) {
-        let names: Vec<&str> = rule.assignment_in.iter().map(|s| s.as_str()).collect();
-        return Err(WorkflowError::IllegalTransition {
-            action,
-            allowed: state_list(&names),
-            subject: format!("the assignment of {unit}"),
-            actual: status.as_str().to_owned(),
-        });
+        return Err(Refusal::AssignmentState(unit, status));
     }
     let others_live = state.live_units().filter(|u| *u != unit).count();
     match action {
-        ActionKind::DeclineCompetence if others_live == 0 => Err(WorkflowError::Precondition {
-            action,
-            problem: format!(
-                "{unit} is the only executor of the request; ask for a change of executor (request_executor_change) instead"
-            ),
-        }),
-        ActionKind::RequestExecutorChange if others_live > 0 => Err(WorkflowError::Precondition {
-            action,
-            problem: format!(
-                "the request has {others_live} other executor(s); state that the matter is outside your competence (decline_competence) instead"
-            ),
-        }),
+        ActionKind::DeclineCompetence if others_live == 0 => Err(Refusal::OnlyExecutor(unit)),
+        ActionKind::RequestExecutorChange if others_live > 0 => {
+            Err(Refusal::OtherExecutors(others_live))
+        }
         _ => Ok(Some(index)),
+    }
+}
+
+impl Refusal<'_> {
+    /// The refusal as the error the API answers with: what was wrong and which state allows it.
+    fn explain(self, state: &RequestState, action: ActionKind, actor: &Actor) -> WorkflowError {
+        let rule = rule(action);
+        match self {
+            Self::Forbidden => WorkflowError::Forbidden {
+                action,
+                role: actor.role,
+                allowed: rule.who,
+            },
+            Self::NotYourUnit(unit) => WorkflowError::NotYourUnit {
+                action,
+                unit: unit.clone(),
+            },
+            Self::UnitRequired => WorkflowError::Invalid {
+                action,
+                field: "unit",
+                problem: "is required".to_owned(),
+            },
+            Self::RequestState => {
+                let names: Vec<&str> = rule.request_in.iter().map(|s| s.as_str()).collect();
+                WorkflowError::IllegalTransition {
+                    action,
+                    allowed: state_list(&names),
+                    subject: "the request".to_owned(),
+                    actual: state.status.as_str().to_owned(),
+                }
+            }
+            Self::NoSuchAssignment(unit) => WorkflowError::NoSuchAssignment {
+                action,
+                unit: unit.clone(),
+            },
+            Self::AssignmentState(unit, status) => {
+                let names: Vec<&str> = rule.assignment_in.iter().map(|s| s.as_str()).collect();
+                WorkflowError::IllegalTransition {
+                    action,
+                    allowed: state_list(&names),
+                    subject: format!("the assignment of {unit}"),
+                    actual: status.as_str().to_owned(),
+                }
+            }
+            Self::OnlyExecutor(unit) => WorkflowError::Precondition {
+                action,
+                problem: format!(
+                    "{unit} is the only executor of the request; ask for a change of executor (request_executor_change) instead"
+                ),
+            },
+            Self::OtherExecutors(others_live) => WorkflowError::Precondition {
+                action,
+                problem: format!(
+                    "the request has {others_live} other executor(s); state that the matter is outside your competence (decline_competence) instead"
+                ),
+            },
+        }
     }
 }
 
