@@ -165,10 +165,11 @@ where
     F: Fn(reqwest::Client, usize) -> Fut,
     Fut: std::future::Future<Output = ()> + Send + 'static,
 {
+    let in_flight = concurrency();
     let started = Instant::now();
     let mut set = tokio::task::JoinSet::new();
     for i in 0..n {
-        if set.len() >= concurrency() {
+        if set.len() >= in_flight {
             set.join_next().await.expect("task").expect("join");
         }
         set.spawn(make(client.clone(), i));
