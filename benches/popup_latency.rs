@@ -911,9 +911,7 @@ async fn relay(listener: TcpListener, ari: String, filter: RelayFilter) {
         .await
         .expect("relay to ARI");
     while let Some(Ok(msg)) = upstream.next().await {
-        let pass = msg
-            .to_text()
-            .is_ok_and(|t| msg.is_text() && filter.passes(t));
+        let pass = msg.is_text() && msg.to_text().is_ok_and(|t| filter.passes(t));
         if pass && client.send(msg).await.is_err() {
             break;
         }
