@@ -304,10 +304,6 @@ async fn count_calls(storage: &Storage) -> i64 {
         .unwrap()
 }
 
-async fn metrics(app: &TestApp) -> String {
-    app.metrics().await
-}
-
 fn metric(text: &str, name_and_labels: &str) -> u64 {
     support::metric_value(text, name_and_labels).map_or(0, |v| v as u64)
 }
@@ -475,7 +471,7 @@ async fn abandoned_unanswered_and_busy_calls_are_recorded_with_their_outcome_and
         assert!(call["ended_at"].is_string(), "{call}");
 
         // One leg never rang; all three calls are over.
-        let text = metrics(&rig.app).await;
+        let text = rig.app.metrics().await;
         assert_eq!(
             metric(&text, "contactd_call_events_total{kind=\"unreached\"}"),
             1,
@@ -499,14 +495,14 @@ async fn a_busy_call_that_ends_while_the_link_is_down_is_recorded_once_after_the
         metric(text, "contactd_ari_frames_total{result=\"ok\"}")
             + metric(text, "contactd_ari_frames_total{result=\"unknown\"}")
     };
-    let seen_before = frames_seen(&metrics(&rig.app).await);
+    let seen_before = frames_seen(&rig.app.metrics().await);
     let spec = CallSpec::new(CallKind::Busy).durations(Duration::from_millis(1500), Duration::ZERO);
     let ids = rig.sim.sim.play(&spec).unwrap();
     let call_id = ids.channel_ids[0].clone();
     // The call's first frames (up to the Dial to 1001) leave at once; wait until the daemon has
     // read them, then cut the link for longer than the 486 takes to come.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    while frames_seen(&metrics(&rig.app).await) < seen_before + 23 {
+    while frames_seen(&rig.app.metrics().await) < seen_before + 23 {
         assert!(
             tokio::time::Instant::now() < deadline,
             "the call's start never arrived"
@@ -542,10 +538,10 @@ async fn a_busy_call_that_ends_while_the_link_is_down_is_recorded_once_after_the
 
     // Another reconnect reconciles again: still one record, unchanged.
     let connects = |text: &str| metric(text, "contactd_pbx_connects_total");
-    let connects_before = connects(&metrics(&rig.app).await);
+    let connects_before = connects(&rig.app.metrics().await);
     rig.sim.sim.drop_clients(Outage::none());
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while connects(&metrics(&rig.app).await) <= connects_before {
+    while connects(&rig.app.metrics().await) <= connects_before {
         assert!(tokio::time::Instant::now() < deadline, "no reconnect");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -636,7 +632,7 @@ async fn a_reconnect_while_ringing_still_pops_up_and_records_the_call_once() {
         2,
         "exactly one record per call"
     );
-    let text = metrics(&rig.app).await;
+    let text = rig.app.metrics().await;
     assert!(metric(&text, "contactd_pbx_connects_total") >= 3, "{text}");
 }
 
@@ -659,7 +655,7 @@ async fn malformed_unknown_and_oversized_frames_are_counted_and_the_link_keeps_w
     );
     // The client's own counters are copied into the metrics every half second.
     tokio::time::sleep(Duration::from_millis(700)).await;
-    let text = metrics(&rig.app).await;
+    let text = rig.app.metrics().await;
     assert_eq!(
         metric(&text, "contactd_ari_frames_total{result=\"malformed\"}"),
         2,
@@ -691,7 +687,7 @@ async fn wrong_ari_credentials_leave_the_link_down_with_a_reason_and_retrying() 
     assert!(pbx["since"].is_string());
     // It keeps trying (backoff 0.25 s, 0.5 s, 1 s …).
     tokio::time::sleep(Duration::from_millis(2000)).await;
-    let text = metrics(&app).await;
+    let text = app.metrics().await;
     assert!(
         metric(&text, "contactd_pbx_connect_failures_total") >= 2,
         "{text}"
@@ -1417,7 +1413,7 @@ async fn call_records_wait_out_a_database_that_refuses_writes_and_are_not_lost()
     assert_eq!(legs, vec![("1001".to_owned(), Some("answered".to_owned()))]);
     assert_eq!(
         metric(
-            &metrics(&rig.app).await,
+            &rig.app.metrics().await,
             "contactd_call_records_failed_total"
         ),
         0
@@ -1458,7 +1454,7 @@ async fn frames_that_arrive_during_a_slow_reconciliation_are_applied_after_it_in
     assert_eq!(legs, vec![("1001".to_owned(), Some("answered".to_owned()))]);
     assert_eq!(count_calls(&rig.storage).await, 1);
     assert_eq!(rig.sim.sim.stats().clients_dropped_slow, 0);
-    let text = metrics(&rig.app).await;
+    let text = rig.app.metrics().await;
     assert_eq!(metric(&text, "contactd_pbx_connects_total"), 2, "{text}");
     assert_eq!(
         metric(&text, "contactd_ari_frames_total{result=\"dropped\"}"),
