@@ -793,6 +793,8 @@ async fn run_contactd(db_url: &str, calls: &[Planned]) -> (Phase, Vec<String>, P
     };
     let mut received = HashSet::new();
     let (mut with_applicant, mut items, mut bytes, mut unmatched) = (0, 0, 0, 0);
+    // (latency, when its ringing frame was written, since the start of the calls)
+    let mut timed = Vec::new();
     for (call, ext, at, applicant, n, len) in &seen.popups {
         with_applicant += usize::from(*applicant);
         items += n;
@@ -801,7 +803,9 @@ async fn run_contactd(db_url: &str, calls: &[Planned]) -> (Phase, Vec<String>, P
         match expected.get(&key) {
             Some(sent) => {
                 if *sent >= measured_from {
-                    phase.samples.push(at.saturating_duration_since(*sent));
+                    let latency = at.saturating_duration_since(*sent);
+                    phase.samples.push(latency);
+                    timed.push((latency, sent.saturating_duration_since(t0)));
                 }
                 received.insert(key);
             }
@@ -828,12 +832,22 @@ async fn run_contactd(db_url: &str, calls: &[Planned]) -> (Phase, Vec<String>, P
         seen.snapshots,
         seen.other
     ));
+    timed.sort_by(|a, b| b.cmp(a));
+    let slowest: Vec<String> = timed
+        .iter()
+        .take(5)
+        .map(|(latency, at)| format!("{:.1} ms at {:.2} s", us(*latency) / 1e3, at.as_secs_f64()))
+        .collect();
+    phase
+        .notes
+        .push(format!("slowest pop-ups: {}", slowest.join(", ")));
     for line in metric_lines(
         &metrics,
         &[
             "contactd_ari_frames",
             "contactd_call_records_failed",
             "contactd_operator_resyncs",
+            "contactd_popup_history_late",
             "contactd_call_events",
         ],
     ) {

@@ -57,6 +57,8 @@ pub struct Metrics {
     pub operator_sockets: Gauge,
     /// Fresh snapshots sent to operator sockets that fell behind.
     pub operator_resyncs: Counter,
+    /// Pop-ups sent before the caller's history was there (it follows as `call.history`).
+    pub popup_history_late: Counter,
     /// Emails the SMTP server accepted.
     pub mail_sent: Counter,
     /// Emails given up (5xx, bad row, or past `smtp.give_up_after_h`).
@@ -151,6 +153,11 @@ impl MetricsRegistry {
             "operator_resyncs",
             "Fresh snapshots sent to operator sockets that fell behind",
             metrics.operator_resyncs.clone(),
+        );
+        registry.register(
+            "popup_history_late",
+            "Pop-ups sent without waiting longer for the caller's history (it followed as call.history)",
+            metrics.popup_history_late.clone(),
         );
         registry.register(
             "mail_sent",

@@ -1091,56 +1091,15 @@ async fn the_pbx_sim_subcommand_plays_a_scenario_to_the_daemon_and_stops_on_sigt
 async fn the_pop_up_shows_the_callers_history_and_the_call_lists_its_requests() {
     for engine in engines().await {
         let rig = rig(engine).await;
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
-        contactd::classifier::import(
-            &rig.storage,
-            &root.join("classifier.example.toml"),
-            contactd_classifier::Revision::new(
-                339,
-                chrono::NaiveDate::from_ymd_opt(2020, 7, 22).unwrap(),
-            ),
-            chrono::DateTime::UNIX_EPOCH,
-        )
-        .await
-        .unwrap();
-        let token = user_token(&rig, "olena", Role::Operator, Some("1001")).await;
-        // An earlier request from this resident, registered with the number in another format.
-        let earlier: Value = rig
-            .app
-            .client
-            .post(rig.app.url("/api/v1/requests"))
-            .bearer_auth(&token)
-            .json(&serde_json::json!({
-                "channel": "phone",
-                "applicant": {"phone": "067 123 45 67", "name": "Резидент"},
-                "description": "Витік води біля будинку",
-                "classifier_code": "22.5.27",
-                "request_type": "ordinary"
-            }))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let earlier_number = earlier["number"].as_str().unwrap().to_owned();
-        // The daemon can only read its own HTTP state after the handler commits; the socket is
-        // opened with the same session.
-        let (mut ws, _) = {
-            let mut request = format!("ws://{}/ws/operator", rig.app.addr)
-                .into_client_request()
-                .unwrap();
-            request
-                .headers_mut()
-                .insert("authorization", format!("Bearer {token}").parse().unwrap());
-            tokio_tungstenite::connect_async(request).await.unwrap()
-        };
+        let (token, earlier_number) = resident_with_a_request(&rig).await;
+        let mut ws = connect_operator(&rig.app, Some(&token)).await.unwrap();
         let snapshot = expect_json(&mut ws).await;
         assert_eq!(snapshot["type"], "snapshot");
         rig.sim.sim.play(&quick(CallKind::Answered)).unwrap();
         let frames = call_frames(&mut ws).await;
         let ringing = &frames[0];
         assert_eq!(ringing["type"], "call.ringing");
+        assert_eq!(ringing["history"], "ready", "{ringing}");
         assert_eq!(ringing["applicant"]["name"], "Резидент", "{ringing}");
         assert_eq!(ringing["applicant"]["phone"], "+380671234567");
         let open = ringing["open_requests"].as_array().unwrap();
@@ -1191,6 +1150,112 @@ async fn the_pop_up_shows_the_callers_history_and_the_call_lists_its_requests() 
         assert_eq!(call["answered_by"], "1001");
         assert_eq!(call["caller_number"], "+380671234567");
     }
+}
+
+/// A database that is slow to answer (here another session holds a lock on the phone table, as
+/// a long migration or a restart would) does not hold the pop-up back: it goes out after
+/// `HISTORY_WAIT` with `"history": "pending"` and empty history members, and the history follows
+/// as `call.history` once the database answers, before the call's other frames. PostgreSQL only:
+/// on SQLite (WAL) no other connection can hold a reader back.
+#[tokio::test]
+async fn a_slow_database_does_not_hold_the_pop_up_back_and_the_history_follows() {
+    use sqlx::Connection;
+    if !engines().await.contains(&Engine::Postgres) {
+        return; // reported by engines(); CI requires PostgreSQL
+    }
+    let rig = rig(Engine::Postgres).await;
+    let (token, number) = resident_with_a_request(&rig).await;
+    let mut ws = connect_operator(&rig.app, Some(&token)).await.unwrap();
+    assert_eq!(expect_json(&mut ws).await["type"], "snapshot");
+
+    let mut blocker = sqlx::PgConnection::connect(&rig.db.url).await.unwrap();
+    sqlx::query("BEGIN").execute(&mut blocker).await.unwrap();
+    sqlx::query("LOCK TABLE applicant_phones IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut blocker)
+        .await
+        .unwrap();
+    let call = CallSpec::new(CallKind::Answered)
+        .durations(Duration::from_millis(4000), Duration::from_millis(300));
+    rig.sim.sim.play(&call).unwrap();
+    let ringing = expect_json(&mut ws).await;
+    assert_eq!(ringing["type"], "call.ringing", "{ringing}");
+    assert_eq!(ringing["history"], "pending", "{ringing}");
+    assert_eq!(ringing["caller_number"], "+380671234567", "{ringing}");
+    assert_eq!(ringing["applicant"], Value::Null, "{ringing}");
+    assert_eq!(ringing["open_requests"], serde_json::json!([]), "{ringing}");
+    // Nothing more while the database does not answer (the phone rings for 4 s).
+    assert_eq!(next_json(&mut ws, Duration::from_millis(600)).await, None);
+    sqlx::query("ROLLBACK").execute(&mut blocker).await.unwrap();
+
+    let frames = call_frames(&mut ws).await;
+    assert_eq!(
+        types(&frames),
+        ["call.history", "call.answered", "call.ended"],
+        "{frames:?}"
+    );
+    let history = &frames[0];
+    assert_eq!(history["call_id"], ringing["call_id"], "{history}");
+    assert_eq!(history["history"], "ready", "{history}");
+    assert_eq!(history["applicant"]["name"], "Резидент", "{history}");
+    let open = history["open_requests"].as_array().unwrap();
+    assert_eq!(open.len(), 1, "{history}");
+    assert_eq!(open[0]["number"], number.as_str(), "{history}");
+    assert_eq!(
+        metric(
+            &rig.app.metrics().await,
+            "contactd_popup_history_late_total"
+        ),
+        1
+    );
+
+    // With the database answering again, the next pop-up carries its history at once.
+    rig.sim.sim.play(&quick(CallKind::Answered)).unwrap();
+    let frames = call_frames(&mut ws).await;
+    assert_eq!(
+        types(&frames),
+        ["call.ringing", "call.answered", "call.ended"]
+    );
+    assert_eq!(frames[0]["history"], "ready", "{frames:?}");
+    assert_eq!(frames[0]["open_requests"].as_array().unwrap().len(), 1);
+}
+
+/// The example classifier, operator `olena` at extension 1001 (her session token is returned)
+/// and one open request from the simulator's default caller, registered with the number in
+/// another format (its number is returned).
+async fn resident_with_a_request(rig: &Rig) -> (String, String) {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
+    contactd::classifier::import(
+        &rig.storage,
+        &root.join("classifier.example.toml"),
+        contactd_classifier::Revision::new(
+            339,
+            chrono::NaiveDate::from_ymd_opt(2020, 7, 22).unwrap(),
+        ),
+        chrono::DateTime::UNIX_EPOCH,
+    )
+    .await
+    .unwrap();
+    let token = user_token(rig, "olena", Role::Operator, Some("1001")).await;
+    let earlier: Value = rig
+        .app
+        .client
+        .post(rig.app.url("/api/v1/requests"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({
+            "channel": "phone",
+            "applicant": {"phone": "067 123 45 67", "name": "Резидент"},
+            "description": "Витік води біля будинку",
+            "classifier_code": "22.5.27",
+            "request_type": "ordinary"
+        }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let number = earlier["number"].as_str().unwrap().to_owned();
+    (token, number)
 }
 
 /// The pop-up history straight from storage: the open requests (newest first), then the five most

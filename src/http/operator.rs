@@ -7,14 +7,23 @@
 //! call, also across a resynchronisation. A socket that does not take a frame within
 //! [`WRITE_TIMEOUT`] is closed; it never slows anyone else. On shutdown the socket gets a close
 //! frame (1001, going away).
+//!
+//! A pop-up waits at most [`HISTORY_WAIT`] for the caller's history (normally looked up before
+//! the phone rings, in well under a millisecond). A database that is slow or down does not hold
+//! the pop-up back: it goes out with `"history": "pending"` and empty history members, and a
+//! `call.history` frame brings the history once it is there (before the call's `call.ended`, or
+//! never if the call ended first).
 
 use std::collections::HashSet;
-use std::sync::Arc;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
 use axum::response::Response;
+use futures_util::stream::FuturesUnordered;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::json;
 use tokio::sync::broadcast::error::RecvError;
@@ -23,9 +32,23 @@ use super::{ApiError, AppState};
 use crate::auth::{AuthUser, Role};
 use crate::hub::{ActiveCall, CallerHistory, EndInfo, Hub, PopupHistory, Push};
 use crate::pbx::records::outcome_str;
+use crate::storage::StorageError;
 
 /// How long one frame may take to reach a client before the socket is closed.
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long a pop-up waits for the caller's history before it goes out without it (the history
+/// follows as `call.history`). The phone is ringing: the operator should see the call at once,
+/// even when the database is slow or restarting.
+pub const HISTORY_WAIT: Duration = Duration::from_millis(250);
+
+/// A caller history still being looked up after its pop-up went out: (call id, the lookup).
+type LateHistory =
+    Pin<Box<dyn Future<Output = (String, Result<Arc<PopupHistory>, StorageError>)> + Send>>;
+
+/// The history members of a pop-up sent without a history.
+static NO_HISTORY: LazyLock<PopupHistory> =
+    LazyLock::new(|| PopupHistory::new(CallerHistory::default()));
 
 /// Opens the operator socket.
 pub async fn operator_socket(
@@ -82,6 +105,9 @@ async fn serve(socket: WebSocket, state: AppState, user: AuthUser, extension: St
         extension,
         open: HashSet::new(),
     };
+    // Histories of pop-ups that went out without them ([`HISTORY_WAIT`]). Beside the session,
+    // not in it: the lookups are `Send` but not `Sync`.
+    let mut late = FuturesUnordered::<LateHistory>::new();
     let mut sub = hub.subscribe(&session.extension);
     let mut stop = session.send_snapshot(&mut sink, &sub.snapshot).await.err();
     while stop.is_none() {
@@ -95,7 +121,7 @@ async fn serve(socket: WebSocket, state: AppState, user: AuthUser, extension: St
             },
             received = sub.events.recv() => match received {
                 Ok(push) => {
-                    if let Err(s) = session.deliver(&mut sink, &push).await {
+                    if let Err(s) = session.deliver(&mut sink, &push, &mut late).await {
                         stop = Some(s);
                     }
                 }
@@ -110,6 +136,11 @@ async fn serve(socket: WebSocket, state: AppState, user: AuthUser, extension: St
                 }
                 Err(RecvError::Closed) => stop = Some(Stop::Shutdown),
             },
+            Some((call_id, history)) = late.next(), if !late.is_empty() => {
+                if let Err(s) = session.late_history(&mut sink, &call_id, history).await {
+                    stop = Some(s);
+                }
+            }
         }
     }
     if let Some(Stop::Shutdown) = stop {
@@ -180,7 +211,12 @@ impl Session {
         self.send_snapshot(sink, calls).await
     }
 
-    async fn deliver(&mut self, sink: &mut Sink, push: &Arc<Push>) -> Result<(), Stop> {
+    async fn deliver(
+        &mut self,
+        sink: &mut Sink,
+        push: &Arc<Push>,
+        late: &mut FuturesUnordered<LateHistory>,
+    ) -> Result<(), Stop> {
         if !push.concerns(&self.extension) {
             return Ok(());
         }
@@ -189,22 +225,34 @@ impl Session {
                 if !self.open.insert(call.call_id.clone()) {
                     return Ok(()); // already shown (in the snapshot)
                 }
-                // The one storage lookup on the call path; it delays this socket only.
-                // Usually already looked up when the call arrived (`Hub::prefetch`).
-                let history = match self
-                    .hub
-                    .history(&self.state.storage, &call.caller_number)
-                    .await
-                {
-                    Ok(h) => h,
-                    Err(err) => {
+                // The one storage lookup on the call path; it delays this socket only, and by
+                // at most HISTORY_WAIT. Usually already looked up when the call arrived
+                // (`Hub::prefetch`).
+                let (hub, storage) = (self.hub.clone(), self.state.storage.clone());
+                let caller = call.caller_number.clone();
+                let mut lookup: Pin<Box<dyn Future<Output = _> + Send>> =
+                    Box::pin(async move { hub.history(&storage, &caller).await });
+                match tokio::time::timeout(HISTORY_WAIT, &mut lookup).await {
+                    Ok(Ok(history)) => {
+                        self.send_text(sink, ringing_frame(call, HistoryState::Ready, &history))
+                            .await
+                    }
+                    Ok(Err(err)) => {
                         tracing::warn!(call_id = %call.call_id, error = %err,
                             "caller history unavailable; the pop-up shows the number only");
-                        Arc::new(PopupHistory::new(CallerHistory::default()))
+                        let frame = ringing_frame(call, HistoryState::Unavailable, &NO_HISTORY);
+                        self.send_text(sink, frame).await
                     }
-                };
-                self.send_text(sink, ringing_frame(call, &history.fields))
-                    .await
+                    Err(_) => {
+                        self.state.metrics.metrics.popup_history_late.inc();
+                        tracing::warn!(call_id = %call.call_id, wait_ms = HISTORY_WAIT.as_millis(),
+                            "caller history is slow; the pop-up goes out first, the history follows");
+                        let call_id = call.call_id.clone();
+                        late.push(Box::pin(async move { (call_id, lookup.await) }));
+                        let frame = ringing_frame(call, HistoryState::Pending, &NO_HISTORY);
+                        self.send_text(sink, frame).await
+                    }
+                }
             }
             Push::Answered {
                 call_id,
@@ -232,6 +280,39 @@ impl Session {
             }
         }
     }
+
+    /// A history that came after its pop-up: `call.history`, if the call is still shown.
+    async fn late_history(
+        &mut self,
+        sink: &mut Sink,
+        call_id: &str,
+        history: Result<Arc<PopupHistory>, StorageError>,
+    ) -> Result<(), Stop> {
+        if !self.open.contains(call_id) {
+            return Ok(()); // ended meanwhile: the console has closed the pop-up
+        }
+        let frame = match history {
+            Ok(history) => history_frame(call_id, HistoryState::Ready, &history),
+            Err(err) => {
+                tracing::warn!(%call_id, error = %err,
+                    "caller history unavailable; the pop-up keeps the number only");
+                history_frame(call_id, HistoryState::Unavailable, &NO_HISTORY)
+            }
+        };
+        self.send_text(sink, frame).await
+    }
+}
+
+/// Whether a frame's history members hold the caller's history (`history` member).
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+enum HistoryState {
+    /// Looked up: the members are the caller's history.
+    Ready,
+    /// Not there yet: the members are empty and a `call.history` frame follows.
+    Pending,
+    /// The lookup failed: the members are empty; the operator has the number only.
+    Unavailable,
 }
 
 /// The `call.ringing` frame's own members, before the caller's history.
@@ -245,11 +326,43 @@ struct RingingHead<'a> {
     caller_name: &'a str,
     dialed_number: &'a str,
     operator_extension: &'a str,
+    history: HistoryState,
 }
 
-/// `{"type":"call.ringing",…,"applicant":…,"open_requests":[…],"recent_requests":[…]}`: the
-/// call's members, then the history's, rendered when it was looked up ([`PopupHistory`]).
-fn ringing_frame(call: &ActiveCall, history_fields: &str) -> String {
+/// `{"type":"call.history","call_id":…,"history":…,"applicant":…,"open_requests":[…],…}`.
+#[derive(serde::Serialize)]
+struct HistoryHead<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    call_id: &'a str,
+    history: HistoryState,
+}
+
+/// `head`'s JSON object with the rendered history members spliced in before its closing brace.
+fn with_history<T: serde::Serialize>(head: &T, history: &PopupHistory) -> String {
+    // Serializing a struct of strings cannot fail.
+    let mut text = serde_json::to_string(head).unwrap_or_default();
+    if text.ends_with('}') && !history.fields.is_empty() {
+        text.pop();
+        text.push(',');
+        text.push_str(&history.fields);
+        text.push('}');
+    }
+    text
+}
+
+fn history_frame(call_id: &str, state: HistoryState, history: &PopupHistory) -> String {
+    let head = HistoryHead {
+        kind: "call.history",
+        call_id,
+        history: state,
+    };
+    with_history(&head, history)
+}
+
+/// `{"type":"call.ringing",…,"history":…,"applicant":…,"open_requests":[…],"recent_requests":[…]}`:
+/// the call's members, then the history's, rendered when it was looked up ([`PopupHistory`]).
+fn ringing_frame(call: &ActiveCall, state: HistoryState, history: &PopupHistory) -> String {
     let head = RingingHead {
         kind: "call.ringing",
         call_id: &call.call_id,
@@ -258,16 +371,9 @@ fn ringing_frame(call: &ActiveCall, history_fields: &str) -> String {
         caller_name: &call.caller_name,
         dialed_number: &call.dialed_number,
         operator_extension: &call.operator_extension,
+        history: state,
     };
-    // Serializing a struct of strings cannot fail.
-    let mut text = serde_json::to_string(&head).unwrap_or_default();
-    if text.ends_with('}') && !history_fields.is_empty() {
-        text.pop();
-        text.push(',');
-        text.push_str(history_fields);
-        text.push('}');
-    }
-    text
+    with_history(&head, history)
 }
 
 fn ended_frame(call_id: &str, end: &EndInfo) -> serde_json::Value {
@@ -309,7 +415,8 @@ mod tests {
             recent_requests: Vec::new(),
         });
         let frame: serde_json::Value =
-            serde_json::from_str(&ringing_frame(&call, &history.fields)).unwrap_or_default();
+            serde_json::from_str(&ringing_frame(&call, HistoryState::Ready, &history))
+                .unwrap_or_default();
         assert_eq!(
             frame,
             json!({
@@ -320,16 +427,37 @@ mod tests {
                 "caller_name": "Resident \"Квартира 5\"",
                 "dialed_number": "1580",
                 "operator_extension": "1001",
+                "history": "ready",
                 "applicant": {"id": 7, "name": "Олена"},
                 "open_requests": [{"number": "2026-000001", "status": "sent"}],
                 "recent_requests": [],
             })
         );
-        // No history at all: the members are still there, empty.
-        let none = PopupHistory::new(CallerHistory::default());
+        // No history yet: the members are still there, empty, and say why.
         let frame: serde_json::Value =
-            serde_json::from_str(&ringing_frame(&call, &none.fields)).unwrap_or_default();
+            serde_json::from_str(&ringing_frame(&call, HistoryState::Pending, &NO_HISTORY))
+                .unwrap_or_default();
+        assert_eq!(frame["history"], "pending");
         assert_eq!(frame["applicant"], serde_json::Value::Null);
         assert_eq!(frame["open_requests"], json!([]));
+        assert_eq!(frame["recent_requests"], json!([]));
+        // The history that follows carries the same members.
+        let frame: serde_json::Value = serde_json::from_str(&history_frame(
+            "1795859908.2",
+            HistoryState::Ready,
+            &history,
+        ))
+        .unwrap_or_default();
+        assert_eq!(
+            frame,
+            json!({
+                "type": "call.history",
+                "call_id": "1795859908.2",
+                "history": "ready",
+                "applicant": {"id": 7, "name": "Олена"},
+                "open_requests": [{"number": "2026-000001", "status": "sent"}],
+                "recent_requests": [],
+            })
+        );
     }
 }
