@@ -1155,8 +1155,9 @@ async fn the_pop_up_shows_the_callers_history_and_the_call_lists_its_requests() 
 /// A database that is slow to answer (here another session holds a lock on the phone table, as
 /// a long migration or a restart would) does not hold the pop-up back: it goes out after
 /// `HISTORY_WAIT` with `"history": "pending"` and empty history members, and the history follows
-/// as `call.history` once the database answers, before the call's other frames. PostgreSQL only:
-/// on SQLite (WAL) no other connection can hold a reader back.
+/// as `call.history` once the database answers, before the call's other frames. A lookup that
+/// fails gives a pop-up with the number only (`"history": "unavailable"`). PostgreSQL only: on
+/// SQLite (WAL) no other connection can hold a reader back.
 #[tokio::test]
 async fn a_slow_database_does_not_hold_the_pop_up_back_and_the_history_follows() {
     use sqlx::Connection;
@@ -1217,6 +1218,27 @@ async fn a_slow_database_does_not_hold_the_pop_up_back_and_the_history_follows()
     );
     assert_eq!(frames[0]["history"], "ready", "{frames:?}");
     assert_eq!(frames[0]["open_requests"].as_array().unwrap().len(), 1);
+
+    // A lookup that fails (the phone table is gone for a moment): the pop-up still goes out,
+    // with the number only and "history": "unavailable", and no call.history follows.
+    sqlx::query("ALTER TABLE applicant_phones RENAME TO applicant_phones_away")
+        .execute(&mut blocker)
+        .await
+        .unwrap();
+    rig.sim.sim.play(&quick(CallKind::Answered)).unwrap();
+    let frames = call_frames(&mut ws).await;
+    sqlx::query("ALTER TABLE applicant_phones_away RENAME TO applicant_phones")
+        .execute(&mut blocker)
+        .await
+        .unwrap();
+    assert_eq!(
+        types(&frames),
+        ["call.ringing", "call.answered", "call.ended"],
+        "{frames:?}"
+    );
+    assert_eq!(frames[0]["history"], "unavailable", "{frames:?}");
+    assert_eq!(frames[0]["caller_number"], "+380671234567");
+    assert_eq!(frames[0]["applicant"], Value::Null);
 }
 
 /// The example classifier, operator `olena` at extension 1001 (her session token is returned)
