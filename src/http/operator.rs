@@ -229,15 +229,17 @@ impl Session {
                 // at most HISTORY_WAIT. Usually already looked up when the call arrived
                 // (`Hub::prefetch`).
                 let (hub, storage) = (self.hub.clone(), self.state.storage.clone());
-                let caller = call.caller_number.clone();
-                let mut lookup: Pin<Box<dyn Future<Output = _> + Send>> =
-                    Box::pin(async move { hub.history(&storage, &caller).await });
+                let (call_id, caller) = (call.call_id.clone(), call.caller_number.clone());
+                // One future for both cases: awaited here for HISTORY_WAIT, else left to finish
+                // beside the socket.
+                let mut lookup: LateHistory =
+                    Box::pin(async move { (call_id, hub.history(&storage, &caller).await) });
                 match tokio::time::timeout(HISTORY_WAIT, &mut lookup).await {
-                    Ok(Ok(history)) => {
+                    Ok((_, Ok(history))) => {
                         self.send_text(sink, ringing_frame(call, HistoryState::Ready, &history))
                             .await
                     }
-                    Ok(Err(err)) => {
+                    Ok((_, Err(err))) => {
                         tracing::warn!(call_id = %call.call_id, error = %err,
                             "caller history unavailable; the pop-up shows the number only");
                         let frame = ringing_frame(call, HistoryState::Unavailable, &NO_HISTORY);
@@ -247,8 +249,7 @@ impl Session {
                         self.state.metrics.metrics.popup_history_late.inc();
                         tracing::warn!(call_id = %call.call_id, wait_ms = HISTORY_WAIT.as_millis(),
                             "caller history is slow; the pop-up goes out first, the history follows");
-                        let call_id = call.call_id.clone();
-                        late.push(Box::pin(async move { (call_id, lookup.await) }));
+                        late.push(lookup);
                         let frame = ringing_frame(call, HistoryState::Pending, &NO_HISTORY);
                         self.send_text(sink, frame).await
                     }
