@@ -394,23 +394,22 @@ async fn check_units(
             .into_iter()
             .collect()
     };
-    if !unseen.is_empty() {
-        let found: Vec<String> = sqlx::query_scalar(&format!(
+    let found: Vec<String> = if unseen.is_empty() {
+        Vec::new()
+    } else {
+        sqlx::query_scalar(&format!(
             "SELECT code FROM executors WHERE {}",
             in_json_list(backend, "code")
         ))
         .bind(json_param(&unseen)?)
         .fetch_all(&mut *conn)
-        .await?;
-        ctx.known_units
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .extend(found);
-    }
-    let known = ctx
+        .await?
+    };
+    let mut known = ctx
         .known_units
         .lock()
         .unwrap_or_else(PoisonError::into_inner);
+    known.extend(found);
     for (i, p) in batch.iter().enumerate() {
         if let Some(unknown) = p.units.iter().find(|u| !known.contains(u.as_str())) {
             results[i] = Some(Err(ApiError::Unprocessable(format!(
