@@ -346,14 +346,7 @@ impl Classifier {
 
     /// The area of `code` at `revision`: its own or the nearest ancestor's.
     pub fn area(&self, code: ClassifierCode, revision: RevisionId) -> Option<&str> {
-        let mut at = Some(code);
-        while let Some(c) = at {
-            if let Some(area) = self.item(c, revision).and_then(|i| i.area.as_deref()) {
-                return Some(area);
-            }
-            at = c.parent();
-        }
-        None
+        tree::area_by(code, |c| self.item(c, revision))
     }
 
     /// The executor units known so far (declared by any applied file).

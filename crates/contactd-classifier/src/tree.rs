@@ -20,9 +20,18 @@ pub(crate) fn area<'a>(
     items: &BTreeMap<ClassifierCode, &'a Item>,
     code: ClassifierCode,
 ) -> Option<&'a str> {
+    area_by(code, |c| items.get(&c).copied())
+}
+
+/// The area of `code`, with `item` giving the item of a code: its own, else its nearest
+/// ancestor's.
+pub(crate) fn area_by<'a>(
+    code: ClassifierCode,
+    item: impl Fn(ClassifierCode) -> Option<&'a Item>,
+) -> Option<&'a str> {
     let mut at = Some(code);
     while let Some(c) = at {
-        if let Some(area) = items.get(&c).and_then(|i| i.area.as_deref()) {
+        if let Some(area) = item(c).and_then(|i| i.area.as_deref()) {
             return Some(area);
         }
         at = c.parent();
